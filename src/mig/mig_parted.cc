@@ -1,0 +1,1 @@
+#include "mig/mig_parted.h"
