@@ -22,7 +22,9 @@ std::string_view MediaName(mig::MediaAttr m) {
   return "default";
 }
 
-std::string PciId(std::uint32_t id) { return fmt::format("0x{:08X}", id); }
+std::string PciId(std::uint32_t id) {
+  return fmt::format("0x{:08X}", id);
+}
 
 }  // namespace
 
@@ -35,11 +37,12 @@ json ProfileToJson(const mig::GpuModel& model, const mig::Profile& p) {
       {"memory_mib", OrNull(p.memory, [](MiB v) { return v.value(); })},
       {"sm_count", OrNull(p.sm_count, [](int v) { return v; })},
       {"copy_engines", OrNull(p.copy_engines, [](int v) { return v; })},
-      {"media_engines", OrNull(p.media_engines,
-                               [](const mig::MediaEngines& e) {
-                                 return json{{"decoders", e.decoders}, {"encoders", e.encoders},
-                                             {"jpeg", e.jpeg}, {"ofa", e.ofa}};
-                               })},
+      {"media_engines",
+       OrNull(p.media_engines,
+              [](const mig::MediaEngines& e) {
+                return json{
+                    {"decoders", e.decoders}, {"encoders", e.encoders}, {"jpeg", e.jpeg}, {"ofa", e.ofa}};
+              })},
       {"max_count", p.max_count},
       {"starts", p.starts},
       {"media", MediaName(p.media)},
@@ -112,7 +115,9 @@ json GpuPlanToJson(const mig::GpuPlan& plan) {
     for (std::size_t i = 0; i < plan.placements.size(); ++i) {
       const mig::Placement& p = plan.placements[i];
       const mig::Profile& prof = plan.gpu.model->profiles[static_cast<std::size_t>(p.profile)];
-      json e{{"profile", prof.name}, {"start", p.start}, {"size", prof.size_units},
+      json e{{"profile", prof.name},
+             {"start", p.start},
+             {"size", prof.size_units},
              {"compute_slices", prof.compute_slices}};
       if (i < plan.compute_instance_slices.size() && plan.compute_instance_slices[i] > 0) {
         e["compute_instance_slices"] = plan.compute_instance_slices[i];

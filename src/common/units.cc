@@ -46,7 +46,8 @@ Result<MiB> ParseMemory(std::string_view text) {
       continue;
     }
     if (!std::isdigit(static_cast<unsigned char>(c))) break;
-    if (++ndigits > 18) return Fail(ErrorCode::kInvalidArgument, "memory size '{}' has too many digits", text);
+    if (++ndigits > 18)
+      return Fail(ErrorCode::kInvalidArgument, "memory size '{}' has too many digits", text);
     digits = digits * 10 + static_cast<unsigned>(c - '0');
     if (seen_point) ++scale;
   }
@@ -61,8 +62,8 @@ Result<MiB> ParseMemory(std::string_view text) {
   const unsigned __int128 unit = BytesPerUnit(suffix);
   if (unit == 0) {
     return Fail(ErrorCode::kInvalidArgument,
-                "memory size '{}' has unknown unit '{}' (use KiB, MiB, GiB, TiB, or KB, MB, GB, TB)",
-                text, suffix);
+                "memory size '{}' has unknown unit '{}' (use KiB, MiB, GiB, TiB, or KB, MB, GB, TB)", text,
+                suffix);
   }
   unsigned __int128 divisor = 1;
   for (int k = 0; k < scale; ++k) divisor *= 10;

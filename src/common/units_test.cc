@@ -29,8 +29,8 @@ TEST(ParseMemoryTest, DecimalUnitsRoundUpToWholeMiB) {
 }
 
 TEST(ParseMemoryTest, RejectsGarbageWithTheText) {
-  for (const char* bad : {"", "GiB", "-1GiB", "20 parsecs", "1e9", "12345678901234567890",
-                          "99999999999TiB", "1..5GiB"}) {
+  for (const char* bad :
+       {"", "GiB", "-1GiB", "20 parsecs", "1e9", "12345678901234567890", "99999999999TiB", "1..5GiB"}) {
     const Result<MiB> r = ParseMemory(bad);
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);

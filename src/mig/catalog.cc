@@ -63,7 +63,8 @@ Result<void> Catalog::Check(std::span<const GpuModel> models) {
     }
     if (m.skus.empty()) return Fail(ErrorCode::kInternal, "model {} has no SKU", m.name);
     if (!m.mig_capable) {
-      if (!m.profiles.empty()) return Fail(ErrorCode::kInternal, "model {} has no MIG but has profiles", m.name);
+      if (!m.profiles.empty())
+        return Fail(ErrorCode::kInternal, "model {} has no MIG but has profiles", m.name);
       continue;
     }
     if (m.memory_units <= 0 || m.memory_units > kMaxMemoryUnits) {
@@ -129,8 +130,7 @@ Result<ResolvedGpu> Catalog::Resolve(std::string_view name) const {
 bool Catalog::MatchesPciId(const ResolvedGpu& gpu, std::uint32_t pci_id) {
   if (gpu.sku != nullptr && gpu.sku->pci_id) return *gpu.sku->pci_id == pci_id;
   if (gpu.model == nullptr) return false;
-  return std::find(gpu.model->pci_ids.begin(), gpu.model->pci_ids.end(), pci_id) !=
-         gpu.model->pci_ids.end();
+  return std::find(gpu.model->pci_ids.begin(), gpu.model->pci_ids.end(), pci_id) != gpu.model->pci_ids.end();
 }
 
 Result<ResolvedGpu> Catalog::ResolvePciId(std::uint32_t pci_id) const {

@@ -82,8 +82,8 @@ struct Shape {
 };
 
 [[noreturn]] void BadName(std::string_view name) {
-  std::fprintf(stderr, "gpuslice: catalog profile name '%.*s' is malformed\n",
-               static_cast<int>(name.size()), name.data());
+  std::fprintf(stderr, "gpuslice: catalog profile name '%.*s' is malformed\n", static_cast<int>(name.size()),
+               name.data());
   std::abort();
 }
 
@@ -99,8 +99,7 @@ Profile MakeProfile(const Facts& f, Shape shape, bool double_memory = false) {
     p.compute_slices = p.compute_slices * 10 + (c - '0');
   }
   const std::size_t attr = f.name.find_first_of("+-");
-  const std::string_view suffix =
-      attr == std::string_view::npos ? std::string_view() : f.name.substr(attr);
+  const std::string_view suffix = attr == std::string_view::npos ? std::string_view() : f.name.substr(attr);
   if (suffix == "+me") {
     p.media = MediaAttr::kMe;
   } else if (suffix == "+me.all") {
@@ -141,8 +140,7 @@ std::vector<Profile> EightUnitProfiles(const std::array<Facts, 7>& f) {
 }
 
 // All PCI ids of a model: those its SKUs carry, then `extra` (ids known only for the model).
-std::vector<std::uint32_t> PciIds(const std::vector<Sku>& skus,
-                                  std::vector<std::uint32_t> extra = {}) {
+std::vector<std::uint32_t> PciIds(const std::vector<Sku>& skus, std::vector<std::uint32_t> extra = {}) {
   std::vector<std::uint32_t> out;
   for (const Sku& s : skus) {
     if (s.pci_id) out.push_back(*s.pci_id);
@@ -153,15 +151,14 @@ std::vector<std::uint32_t> PciIds(const std::vector<Sku>& skus,
 
 // A30 24GB — §2.4 A30 table: N2; IDs, SMs, GiB and -lgipp from P4. PCI id: go-nvml mock (§5).
 GpuModel A30() {
-  GpuModel m{.name = "A30", .architecture = Architecture::kAmpere, .memory_units = 4,
-             .compute_slices = 4};
+  GpuModel m{.name = "A30", .architecture = Architecture::kAmpere, .memory_units = 4, .compute_slices = 4};
   m.profiles = {
       //           name           id  memory         SMs CE  DEC/ENC/JPG/OFA      size max starts
-      MakeProfile({"1g.6gb",      14, Lgip("5.81"),  14, 1, Eng{1, 0, 0, 0}}, {1, 4, {0, 1, 2, 3}}),
-      MakeProfile({"1g.6gb+me",   21, Lgip("5.81"),  14, 1, Eng{1, 0, 1, 1}}, {1, 1, {0, 1, 2, 3}}),
-      MakeProfile({"2g.12gb",     5,  Lgip("11.69"), 28, 2, Eng{2, 0, 0, 0}}, {2, 2, {0, 2}}),
-      MakeProfile({"2g.12gb+me",  6,  Lgip("11.69"), 28, 2, Eng{2, 0, 1, 1}}, {2, 1, {0, 2}}),
-      MakeProfile({"4g.24gb",     0,  Lgip("23.44"), 56, 4, Eng{4, 0, 1, 1}}, {4, 1, {0}}),
+      MakeProfile({"1g.6gb", 14, Lgip("5.81"), 14, 1, Eng{1, 0, 0, 0}}, {1, 4, {0, 1, 2, 3}}),
+      MakeProfile({"1g.6gb+me", 21, Lgip("5.81"), 14, 1, Eng{1, 0, 1, 1}}, {1, 1, {0, 1, 2, 3}}),
+      MakeProfile({"2g.12gb", 5, Lgip("11.69"), 28, 2, Eng{2, 0, 0, 0}}, {2, 2, {0, 2}}),
+      MakeProfile({"2g.12gb+me", 6, Lgip("11.69"), 28, 2, Eng{2, 0, 1, 1}}, {2, 1, {0, 2}}),
+      MakeProfile({"4g.24gb", 0, Lgip("23.44"), 56, 4, Eng{4, 0, 1, 1}}, {4, 1, {0}}),
   };
   m.skus = {{"NVIDIA A30", 0x20B710DE}};
   m.pci_ids = PciIds(m.skus);
@@ -174,17 +171,17 @@ GpuModel A30() {
 // A100 40GB — §2.4 A100 40GB table: N2; -lgip and -lgipp verbatim in N3. PCI ids: go-nvml mock
 // devices (§5), matching the reference's device filters.
 GpuModel A100_40GB() {
-  GpuModel m{.name = "A100-40GB", .architecture = Architecture::kAmpere, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "A100-40GB", .architecture = Architecture::kAmpere, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       //  name         id  memory         SMs CE  DEC/ENC/JPG/OFA
-      {"1g.5gb",       19, Lgip("4.75"),  14, 1, Eng{0, 0, 0, 0}},
-      {"1g.5gb+me",    20, Lgip("4.75"),  14, 1, Eng{1, 0, 1, 1}},
-      {"1g.10gb",      15, Lgip("9.62"),  14, 1, Eng{1, 0, 0, 0}},
-      {"2g.10gb",      14, Lgip("9.62"),  28, 2, Eng{1, 0, 0, 0}},
-      {"3g.20gb",      9,  Lgip("19.50"), 42, 3, Eng{2, 0, 0, 0}},
-      {"4g.20gb",      5,  Lgip("19.50"), 56, 4, Eng{2, 0, 0, 0}},
-      {"7g.40gb",      0,  Lgip("39.25"), 98, 7, Eng{5, 0, 1, 1}},
+      {"1g.5gb", 19, Lgip("4.75"), 14, 1, Eng{0, 0, 0, 0}},
+      {"1g.5gb+me", 20, Lgip("4.75"), 14, 1, Eng{1, 0, 1, 1}},
+      {"1g.10gb", 15, Lgip("9.62"), 14, 1, Eng{1, 0, 0, 0}},
+      {"2g.10gb", 14, Lgip("9.62"), 28, 2, Eng{1, 0, 0, 0}},
+      {"3g.20gb", 9, Lgip("19.50"), 42, 3, Eng{2, 0, 0, 0}},
+      {"4g.20gb", 5, Lgip("19.50"), 56, 4, Eng{2, 0, 0, 0}},
+      {"7g.40gb", 0, Lgip("39.25"), 98, 7, Eng{5, 0, 1, 1}},
   }});
   m.skus = {{"NVIDIA A100-SXM4-40GB", 0x20B010DE}, {"NVIDIA A100-PCIE-40GB", 0x20F110DE}};
   m.pci_ids = PciIds(m.skus);
@@ -196,17 +193,17 @@ GpuModel A100_40GB() {
 
 // A100 80GB — §2.4 "A100 80GB": same structure as A100-40GB (N2); IDs, SMs, GiB from P4.
 GpuModel A100_80GB() {
-  GpuModel m{.name = "A100-80GB", .architecture = Architecture::kAmpere, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "A100-80GB", .architecture = Architecture::kAmpere, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       //  name         id  memory         SMs CE  DEC/ENC/JPG/OFA
-      {"1g.10gb",      19, Lgip("9.50"),  14, 1, Eng{0, 0, 0, 0}},
-      {"1g.10gb+me",   20, Lgip("9.50"),  14, 1, Eng{1, 0, 1, 1}},
-      {"1g.20gb",      15, Lgip("19.50"), 14, 1, Eng{1, 0, 0, 0}},
-      {"2g.20gb",      14, Lgip("19.50"), 28, 2, Eng{1, 0, 0, 0}},
-      {"3g.40gb",      9,  Lgip("39.25"), 42, 3, Eng{2, 0, 0, 0}},
-      {"4g.40gb",      5,  Lgip("39.25"), 56, 4, Eng{2, 0, 0, 0}},
-      {"7g.80gb",      0,  Lgip("78.75"), 98, 7, Eng{5, 0, 1, 1}},
+      {"1g.10gb", 19, Lgip("9.50"), 14, 1, Eng{0, 0, 0, 0}},
+      {"1g.10gb+me", 20, Lgip("9.50"), 14, 1, Eng{1, 0, 1, 1}},
+      {"1g.20gb", 15, Lgip("19.50"), 14, 1, Eng{1, 0, 0, 0}},
+      {"2g.20gb", 14, Lgip("19.50"), 28, 2, Eng{1, 0, 0, 0}},
+      {"3g.40gb", 9, Lgip("39.25"), 42, 3, Eng{2, 0, 0, 0}},
+      {"4g.40gb", 5, Lgip("39.25"), 56, 4, Eng{2, 0, 0, 0}},
+      {"7g.80gb", 0, Lgip("78.75"), 98, 7, Eng{5, 0, 1, 1}},
   }});
   m.skus = {{"NVIDIA A100-SXM4-80GB", 0x20B210DE}, {"NVIDIA A100-PCIE-80GB", 0x20B510DE}};
   m.pci_ids = PciIds(m.skus);
@@ -220,17 +217,17 @@ GpuModel A100_80GB() {
 
 // H100 80GB (SXM5, PCIe) — §2.4 H100 80GB table: N2; -lgip/-lgipp P4.
 GpuModel H100_80GB() {
-  GpuModel m{.name = "H100-80GB", .architecture = Architecture::kHopper, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "H100-80GB", .architecture = Architecture::kHopper, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       //  name         id  memory         SMs  CE  DEC/ENC/JPG/OFA
-      {"1g.10gb",      19, Lgip("9.75"),  16,  1, Eng{1, 0, 1, 0}},
-      {"1g.10gb+me",   20, Lgip("9.75"),  16,  1, Eng{1, 0, 1, 1}},
-      {"1g.20gb",      15, Lgip("19.62"), 26,  1, Eng{1, 0, 1, 0}},
-      {"2g.20gb",      14, Lgip("19.62"), 32,  2, Eng{2, 0, 2, 0}},
-      {"3g.40gb",      9,  Lgip("39.50"), 60,  3, Eng{3, 0, 3, 0}},
-      {"4g.40gb",      5,  Lgip("39.50"), 64,  4, Eng{4, 0, 4, 0}},
-      {"7g.80gb",      0,  Lgip("79.25"), 132, 8, Eng{7, 0, 7, 1}},
+      {"1g.10gb", 19, Lgip("9.75"), 16, 1, Eng{1, 0, 1, 0}},
+      {"1g.10gb+me", 20, Lgip("9.75"), 16, 1, Eng{1, 0, 1, 1}},
+      {"1g.20gb", 15, Lgip("19.62"), 26, 1, Eng{1, 0, 1, 0}},
+      {"2g.20gb", 14, Lgip("19.62"), 32, 2, Eng{2, 0, 2, 0}},
+      {"3g.40gb", 9, Lgip("39.50"), 60, 3, Eng{3, 0, 3, 0}},
+      {"4g.40gb", 5, Lgip("39.50"), 64, 4, Eng{4, 0, 4, 0}},
+      {"7g.80gb", 0, Lgip("79.25"), 132, 8, Eng{7, 0, 7, 1}},
   }});
   m.skus = {{"NVIDIA H100 80GB HBM3", 0x233010DE}};
   m.pci_ids = PciIds(m.skus);
@@ -245,17 +242,17 @@ GpuModel H100_80GB() {
 // H100 94GB (H100 NVL) — §2.4: IDs and SMs as listed, GiB from P4, fractions and engines the
 // same as H100-80GB (N2), -lgipp printed by P2.
 GpuModel H100_94GB() {
-  GpuModel m{.name = "H100-94GB", .architecture = Architecture::kHopper, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "H100-94GB", .architecture = Architecture::kHopper, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       //  name         id  memory         SMs  CE  DEC/ENC/JPG/OFA
-      {"1g.12gb",      19, Lgip("10.75"), 16,  1, Eng{1, 0, 1, 0}},
-      {"1g.12gb+me",   20, Lgip("10.75"), 16,  1, Eng{1, 0, 1, 1}},
-      {"1g.24gb",      15, Lgip("21.62"), 26,  1, Eng{1, 0, 1, 0}},
-      {"2g.24gb",      14, Lgip("21.62"), 32,  2, Eng{2, 0, 2, 0}},
-      {"3g.47gb",      9,  Lgip("46.38"), 60,  3, Eng{3, 0, 3, 0}},
-      {"4g.47gb",      5,  Lgip("46.38"), 64,  4, Eng{4, 0, 4, 0}},
-      {"7g.94gb",      0,  Lgip("93.12"), 132, 8, Eng{7, 0, 7, 1}},
+      {"1g.12gb", 19, Lgip("10.75"), 16, 1, Eng{1, 0, 1, 0}},
+      {"1g.12gb+me", 20, Lgip("10.75"), 16, 1, Eng{1, 0, 1, 1}},
+      {"1g.24gb", 15, Lgip("21.62"), 26, 1, Eng{1, 0, 1, 0}},
+      {"2g.24gb", 14, Lgip("21.62"), 32, 2, Eng{2, 0, 2, 0}},
+      {"3g.47gb", 9, Lgip("46.38"), 60, 3, Eng{3, 0, 3, 0}},
+      {"4g.47gb", 5, Lgip("46.38"), 64, 4, Eng{4, 0, 4, 0}},
+      {"7g.94gb", 0, Lgip("93.12"), 132, 8, Eng{7, 0, 7, 1}},
   }});
   m.skus = {{"NVIDIA H100 NVL", std::nullopt}};
   m.notes = "H100 NVL and 94GB SXM5/PCIe. No PCI id in the reference.";
@@ -265,8 +262,8 @@ GpuModel H100_94GB() {
 // H100 96GB (H100 on GH200) and H20 96GB — §2.4: names and max counts (N2); IDs, SMs,
 // placements UNCONFIRMED. PCI ids: G5's device filter for the group.
 GpuModel H100_96GB() {
-  GpuModel m{.name = "H100-96GB", .architecture = Architecture::kHopper, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "H100-96GB", .architecture = Architecture::kHopper, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       {"1g.12gb", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
       {"1g.12gb+me", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
@@ -289,17 +286,17 @@ GpuModel H100_96GB() {
 // H200 141GB (SXM5, NVL) — §2.4 H200 table: N2; P1 mig-parted#120; G10. PCI ids: the GPU
 // operator's H200 device filter (reference/peers.md), not the go-nvml mock's 0x233310DE.
 GpuModel H200_141GB() {
-  GpuModel m{.name = "H200-141GB", .architecture = Architecture::kHopper, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "H200-141GB", .architecture = Architecture::kHopper, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       //  name         id  memory         SMs       CE  DEC/ENC/JPG/OFA
-      {"1g.18gb",      19, Lgip("16.00"), 16,       1, Eng{1, 0, 1, 0}},
-      {"1g.18gb+me",   20, Lgip("16.00"), 16,       1, Eng{1, 0, 1, 1}},
-      {"1g.35gb",      15, Lgip("32.25"), 26,       1, Eng{1, 0, 1, 0}},
-      {"2g.35gb",      14, Lgip("32.25"), 32,       2, Eng{2, 0, 2, 0}},
-      {"3g.71gb",      9,  Lgip("69.50"), 60,       3, Eng{3, 0, 3, 0}},
-      {"4g.71gb",      5,  Lgip("69.50"), 64,       4, Eng{4, 0, 4, 0}},
-      {"7g.141gb",     0,  kUnknown,      kUnknown, 8, Eng{7, 0, 7, 1}},
+      {"1g.18gb", 19, Lgip("16.00"), 16, 1, Eng{1, 0, 1, 0}},
+      {"1g.18gb+me", 20, Lgip("16.00"), 16, 1, Eng{1, 0, 1, 1}},
+      {"1g.35gb", 15, Lgip("32.25"), 26, 1, Eng{1, 0, 1, 0}},
+      {"2g.35gb", 14, Lgip("32.25"), 32, 2, Eng{2, 0, 2, 0}},
+      {"3g.71gb", 9, Lgip("69.50"), 60, 3, Eng{3, 0, 3, 0}},
+      {"4g.71gb", 5, Lgip("69.50"), 64, 4, Eng{4, 0, 4, 0}},
+      {"7g.141gb", 0, kUnknown, kUnknown, 8, Eng{7, 0, 7, 1}},
   }});
   m.skus = {{"H200-SXM5-141GB", std::nullopt}, {"H200 NVL", std::nullopt}};
   m.pci_ids = {0x233510DE, 0x233B10DE};
@@ -314,17 +311,17 @@ GpuModel H200_141GB() {
 
 // GH200 144G HBM3e — §2.4: G5 comment and device id; P1 mig-parted#139 for the 1g/2g figures.
 GpuModel GH200_144GB() {
-  GpuModel m{.name = "GH200-144GB", .architecture = Architecture::kHopper, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "GH200-144GB", .architecture = Architecture::kHopper, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       //  name         id        memory         SMs       CE        DEC/ENC/JPG/OFA
-      {"1g.18gb",      19,       Lgip("17.50"), 16,       kUnknown, kUnknown},
-      {"1g.18gb+me",   20,       kUnknown,      kUnknown, kUnknown, kUnknown},
-      {"1g.36gb",      15,       Lgip("35.25"), 26,       kUnknown, kUnknown},
-      {"2g.36gb",      14,       kUnknown,      32,       kUnknown, kUnknown},
-      {"3g.72gb",      kUnknown, kUnknown,      kUnknown, kUnknown, kUnknown},
-      {"4g.72gb",      kUnknown, kUnknown,      kUnknown, kUnknown, kUnknown},
-      {"7g.144gb",     kUnknown, kUnknown,      kUnknown, kUnknown, kUnknown},
+      {"1g.18gb", 19, Lgip("17.50"), 16, kUnknown, kUnknown},
+      {"1g.18gb+me", 20, kUnknown, kUnknown, kUnknown, kUnknown},
+      {"1g.36gb", 15, Lgip("35.25"), 26, kUnknown, kUnknown},
+      {"2g.36gb", 14, kUnknown, 32, kUnknown, kUnknown},
+      {"3g.72gb", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
+      {"4g.72gb", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
+      {"7g.144gb", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
   }});
   m.skus = {{"GH200 144G HBM3e", 0x234810DE}};
   m.pci_ids = PciIds(m.skus);
@@ -339,17 +336,17 @@ GpuModel GH200_144GB() {
 // B200 180GB — §2.4 B200 table: N2; P1 gpu-operator#1242/#1351, mig-parted#166/#187; IDs G10.
 // PCI id: the GPU operator's device filter, not the go-nvml mock's 0x2B0010DE.
 GpuModel B200() {
-  GpuModel m{.name = "B200", .architecture = Architecture::kBlackwell, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "B200", .architecture = Architecture::kBlackwell, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       //  name         id  memory         SMs       CE  DEC/ENC/JPG/OFA
-      {"1g.23gb",      19, Lgip("22.00"), 18,       2,  kUnknown},
-      {"1g.23gb+me",   20, Lgip("22.00"), 18,       2,  kUnknown},
-      {"1g.45gb",      15, Lgip("44.25"), 30,       2,  kUnknown},
-      {"2g.45gb",      14, Lgip("44.25"), 36,       4,  kUnknown},
-      {"3g.90gb",      9,  kUnknown,      kUnknown, 6,  kUnknown},
-      {"4g.90gb",      5,  kUnknown,      kUnknown, 8,  kUnknown},
-      {"7g.180gb",     0,  kUnknown,      kUnknown, 16, kUnknown},
+      {"1g.23gb", 19, Lgip("22.00"), 18, 2, kUnknown},
+      {"1g.23gb+me", 20, Lgip("22.00"), 18, 2, kUnknown},
+      {"1g.45gb", 15, Lgip("44.25"), 30, 2, kUnknown},
+      {"2g.45gb", 14, Lgip("44.25"), 36, 4, kUnknown},
+      {"3g.90gb", 9, kUnknown, kUnknown, 6, kUnknown},
+      {"4g.90gb", 5, kUnknown, kUnknown, 8, kUnknown},
+      {"7g.180gb", 0, kUnknown, kUnknown, 16, kUnknown},
   }});
   m.skus = {{"NVIDIA B200", 0x290110DE}};
   m.pci_ids = PciIds(m.skus);
@@ -366,17 +363,17 @@ GpuModel B200() {
 
 // GB200 186GB — not in N2; §2.4 from G5, G10, P1 gpu-operator#1303, mig-parted#227.
 GpuModel GB200() {
-  GpuModel m{.name = "GB200", .architecture = Architecture::kBlackwell, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "GB200", .architecture = Architecture::kBlackwell, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       //  name         id  memory         SMs       CE        DEC/ENC/JPG/OFA
-      {"1g.23gb",      19, Lgip("22.00"), 18,       kUnknown, kUnknown},
-      {"1g.23gb+me",   20, kUnknown,      kUnknown, kUnknown, kUnknown},
-      {"1g.47gb",      15, Lgip("45.50"), 32,       kUnknown, kUnknown},
-      {"2g.47gb",      14, kUnknown,      38,       4,        kUnknown},
-      {"3g.93gb",      9,  kUnknown,      kUnknown, kUnknown, kUnknown},
-      {"4g.93gb",      5,  kUnknown,      kUnknown, kUnknown, kUnknown},
-      {"7g.186gb",     0,  kUnknown,      kUnknown, kUnknown, kUnknown},
+      {"1g.23gb", 19, Lgip("22.00"), 18, kUnknown, kUnknown},
+      {"1g.23gb+me", 20, kUnknown, kUnknown, kUnknown, kUnknown},
+      {"1g.47gb", 15, Lgip("45.50"), 32, kUnknown, kUnknown},
+      {"2g.47gb", 14, kUnknown, 38, 4, kUnknown},
+      {"3g.93gb", 9, kUnknown, kUnknown, kUnknown, kUnknown},
+      {"4g.93gb", 5, kUnknown, kUnknown, kUnknown, kUnknown},
+      {"7g.186gb", 0, kUnknown, kUnknown, kUnknown, kUnknown},
   }});
   m.skus = {{"NVIDIA GB200", 0x294110DE}};
   m.pci_ids = PciIds(m.skus);
@@ -391,8 +388,8 @@ GpuModel GB200() {
 
 // B300 — not in N1/N2; §2.4 from G5 (device id) and S6 (names, max counts).
 GpuModel B300() {
-  GpuModel m{.name = "B300", .architecture = Architecture::kBlackwell, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "B300", .architecture = Architecture::kBlackwell, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       {"1g.34gb", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
       {"1g.34gb+me", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
@@ -414,8 +411,8 @@ GpuModel B300() {
 
 // GB300 — not in N1/N2; §2.4 from G5 (device id, names, max counts).
 GpuModel GB300() {
-  GpuModel m{.name = "GB300", .architecture = Architecture::kBlackwell, .memory_units = 8,
-             .compute_slices = 7};
+  GpuModel m{
+      .name = "GB300", .architecture = Architecture::kBlackwell, .memory_units = 8, .compute_slices = 7};
   m.profiles = EightUnitProfiles({{
       {"1g.35gb", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
       {"1g.35gb+me", kUnknown, kUnknown, kUnknown, kUnknown, kUnknown},
@@ -436,22 +433,24 @@ GpuModel GB300() {
 
 // RTX PRO 6000 Blackwell 96GB — §2.4 table: N2; IDs G10/P1; SMs, GiB and -lgipp P3 (12 units).
 GpuModel RtxPro6000() {
-  GpuModel m{.name = "RTX-PRO-6000", .architecture = Architecture::kBlackwell,
-             .memory_units = 12, .compute_slices = 4};
+  GpuModel m{.name = "RTX-PRO-6000",
+             .architecture = Architecture::kBlackwell,
+             .memory_units = 12,
+             .compute_slices = 4};
   const std::vector<int> quarters = {0, 3, 6, 9};
   m.profiles = {
       //           name              id  memory         SMs  CE  DEC/ENC/JPG/OFA     size max starts
-      MakeProfile({"1g.24gb",        14, Lgip("23.62"), 46,  1, Eng{1, 1, 1, 0}}, {3, 4, quarters}),
-      MakeProfile({"1g.24gb+gfx",    47, kUnknown,      46,  1, Eng{1, 1, 1, 0}}, {3, 4, quarters}),
-      MakeProfile({"1g.24gb+me",     21, kUnknown,      46,  1, Eng{1, 1, 1, 1}}, {3, 1, quarters}),
-      MakeProfile({"1g.24gb+me.all", 65, kUnknown,      46,  1, Eng{4, 4, 4, 1}}, {3, 1, quarters}),
-      MakeProfile({"1g.24gb-me",     67, kUnknown,      46,  1, Eng{0, 0, 0, 0}}, {3, 4, quarters}),
-      MakeProfile({"2g.48gb",        5,  kUnknown,      94,  2, Eng{2, 2, 2, 0}}, {6, 2, {0, 6}}),
-      MakeProfile({"2g.48gb+gfx",    35, kUnknown,      94,  2, Eng{2, 2, 2, 0}}, {6, 2, {0, 6}}),
-      MakeProfile({"2g.48gb+me.all", 64, kUnknown,      94,  2, Eng{4, 4, 4, 1}}, {6, 1, {0, 6}}),
-      MakeProfile({"2g.48gb-me",     66, kUnknown,      94,  2, Eng{0, 0, 0, 0}}, {6, 2, {0, 6}}),
-      MakeProfile({"4g.96gb",        0,  Lgip("95.12"), 188, 4, Eng{4, 4, 4, 1}}, {12, 1, {0}}),
-      MakeProfile({"4g.96gb+gfx",    32, kUnknown,      188, 4, Eng{4, 4, 4, 1}}, {12, 1, {0}}),
+      MakeProfile({"1g.24gb", 14, Lgip("23.62"), 46, 1, Eng{1, 1, 1, 0}}, {3, 4, quarters}),
+      MakeProfile({"1g.24gb+gfx", 47, kUnknown, 46, 1, Eng{1, 1, 1, 0}}, {3, 4, quarters}),
+      MakeProfile({"1g.24gb+me", 21, kUnknown, 46, 1, Eng{1, 1, 1, 1}}, {3, 1, quarters}),
+      MakeProfile({"1g.24gb+me.all", 65, kUnknown, 46, 1, Eng{4, 4, 4, 1}}, {3, 1, quarters}),
+      MakeProfile({"1g.24gb-me", 67, kUnknown, 46, 1, Eng{0, 0, 0, 0}}, {3, 4, quarters}),
+      MakeProfile({"2g.48gb", 5, kUnknown, 94, 2, Eng{2, 2, 2, 0}}, {6, 2, {0, 6}}),
+      MakeProfile({"2g.48gb+gfx", 35, kUnknown, 94, 2, Eng{2, 2, 2, 0}}, {6, 2, {0, 6}}),
+      MakeProfile({"2g.48gb+me.all", 64, kUnknown, 94, 2, Eng{4, 4, 4, 1}}, {6, 1, {0, 6}}),
+      MakeProfile({"2g.48gb-me", 66, kUnknown, 94, 2, Eng{0, 0, 0, 0}}, {6, 2, {0, 6}}),
+      MakeProfile({"4g.96gb", 0, Lgip("95.12"), 188, 4, Eng{4, 4, 4, 1}}, {12, 1, {0}}),
+      MakeProfile({"4g.96gb+gfx", 32, kUnknown, 188, 4, Eng{4, 4, 4, 1}}, {12, 1, {0}}),
   };
   m.skus = {{"NVIDIA RTX PRO 6000 Blackwell Server Edition", 0x2BB510DE},
             {"NVIDIA RTX PRO 6000 Blackwell Workstation Edition", std::nullopt},
@@ -468,18 +467,17 @@ GpuModel RtxPro6000() {
 // RTX PRO 5000 Blackwell 48GB — latest N2: names, fractions (1g = 1/2 of memory and SMs), max
 // counts. IDs and placements UNCONFIRMED; the 2-unit grid is inferred from the fractions.
 GpuModel RtxPro5000() {
-  GpuModel m{.name = "RTX-PRO-5000", .architecture = Architecture::kBlackwell,
-             .memory_units = 2, .compute_slices = 2};
+  GpuModel m{.name = "RTX-PRO-5000",
+             .architecture = Architecture::kBlackwell,
+             .memory_units = 2,
+             .compute_slices = 2};
   const Shape half1 = {1, 1, {0, 1}};
   const Shape half2 = {1, 2, {0, 1}};
   const Shape whole = {2, 1, {0}};
   m.profiles = {
-      MakeProfile({"1g.24gb"}, half2),
-      MakeProfile({"1g.24gb+gfx"}, half2),
-      MakeProfile({"1g.24gb+me"}, half1),
-      MakeProfile({"1g.24gb+me.all"}, half1),
-      MakeProfile({"1g.24gb-me"}, half2),
-      MakeProfile({"2g.48gb"}, whole),
+      MakeProfile({"1g.24gb"}, half2),     MakeProfile({"1g.24gb+gfx"}, half2),
+      MakeProfile({"1g.24gb+me"}, half1),  MakeProfile({"1g.24gb+me.all"}, half1),
+      MakeProfile({"1g.24gb-me"}, half2),  MakeProfile({"2g.48gb"}, whole),
       MakeProfile({"2g.48gb+gfx"}, whole),
   };
   m.skus = {{"NVIDIA RTX PRO 5000 Blackwell", std::nullopt}};
@@ -493,18 +491,17 @@ GpuModel RtxPro5000() {
 
 // RTX PRO 4500 Blackwell 32GB — latest N2 only: names, max counts. Grid inferred as for 5000.
 GpuModel RtxPro4500() {
-  GpuModel m{.name = "RTX-PRO-4500", .architecture = Architecture::kBlackwell,
-             .memory_units = 2, .compute_slices = 2};
+  GpuModel m{.name = "RTX-PRO-4500",
+             .architecture = Architecture::kBlackwell,
+             .memory_units = 2,
+             .compute_slices = 2};
   const Shape half1 = {1, 1, {0, 1}};
   const Shape half2 = {1, 2, {0, 1}};
   const Shape whole = {2, 1, {0}};
   m.profiles = {
-      MakeProfile({"1g.16gb"}, half2),
-      MakeProfile({"1g.16gb+gfx"}, half2),
-      MakeProfile({"1g.16gb+me.all"}, half1),
-      MakeProfile({"1g.16gb-me"}, half2),
-      MakeProfile({"2g.32gb"}, whole),
-      MakeProfile({"2g.32gb+gfx"}, whole),
+      MakeProfile({"1g.16gb"}, half2),        MakeProfile({"1g.16gb+gfx"}, half2),
+      MakeProfile({"1g.16gb+me.all"}, half1), MakeProfile({"1g.16gb-me"}, half2),
+      MakeProfile({"2g.32gb"}, whole),        MakeProfile({"2g.32gb+gfx"}, whole),
   };
   m.skus = {{"NVIDIA RTX PRO 4500 Blackwell", std::nullopt}};
   m.placements = Provenance::kInferred;

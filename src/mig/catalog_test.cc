@@ -53,20 +53,19 @@ TEST(CatalogTest, HoldsEveryModelOfTheReference) {
   std::vector<std::string> names;
   for (const GpuModel& m : Catalog::BuiltIn().models()) names.push_back(m.name);
   EXPECT_THAT(names, UnorderedElementsAreArray<std::string>(
-                         {"A30", "A100-40GB", "A100-80GB", "H100-80GB", "H100-94GB", "H100-96GB",
-                          "H200-141GB", "GH200-144GB", "B200", "GB200", "B300", "GB300",
-                          "RTX-PRO-6000", "RTX-PRO-5000", "RTX-PRO-4500", "A10G", "L4", "L40S",
-                          "T4", "V100"}));
+                         {"A30",       "A100-40GB",  "A100-80GB",    "H100-80GB",    "H100-94GB",
+                          "H100-96GB", "H200-141GB", "GH200-144GB",  "B200",         "GB200",
+                          "B300",      "GB300",      "RTX-PRO-6000", "RTX-PRO-5000", "RTX-PRO-4500",
+                          "A10G",      "L4",         "L40S",         "T4",           "V100"}));
 }
 
 TEST(CatalogTest, GridSizesAndComputeSlices) {
   // §2.5: 8 units on the 7-slice GPUs, 4 on A30, 12 on RTX PRO 6000; RTX PRO 5000/4500 have an
   // inferred 2-unit grid (1g = half the GPU, §2.4).
   const std::vector<std::tuple<std::string, int, int>> want = {
-      {"A30", 4, 4},          {"A100-40GB", 8, 7},   {"A100-80GB", 8, 7},
-      {"H100-80GB", 8, 7},    {"H100-94GB", 8, 7},   {"H100-96GB", 8, 7},
-      {"H200-141GB", 8, 7},   {"GH200-144GB", 8, 7}, {"B200", 8, 7},
-      {"GB200", 8, 7},        {"B300", 8, 7},        {"GB300", 8, 7},
+      {"A30", 4, 4},           {"A100-40GB", 8, 7},    {"A100-80GB", 8, 7},   {"H100-80GB", 8, 7},
+      {"H100-94GB", 8, 7},     {"H100-96GB", 8, 7},    {"H200-141GB", 8, 7},  {"GH200-144GB", 8, 7},
+      {"B200", 8, 7},          {"GB200", 8, 7},        {"B300", 8, 7},        {"GB300", 8, 7},
       {"RTX-PRO-6000", 12, 4}, {"RTX-PRO-5000", 2, 2}, {"RTX-PRO-4500", 2, 2}};
   for (const auto& [name, units, slices] : want) {
     const GpuModel* m = FindModel(name);
@@ -79,12 +78,10 @@ TEST(CatalogTest, GridSizesAndComputeSlices) {
 
 TEST(CatalogTest, PlacementProvenance) {
   // Captured -lgipp: A30, A100-40GB (N3), H100-80GB (P4), H100 NVL (P2), RTX PRO 6000 (P3).
-  const std::set<std::string> captured = {"A30", "A100-40GB", "H100-80GB", "H100-94GB",
-                                          "RTX-PRO-6000"};
+  const std::set<std::string> captured = {"A30", "A100-40GB", "H100-80GB", "H100-94GB", "RTX-PRO-6000"};
   for (const GpuModel& m : Catalog::BuiltIn().models()) {
     if (!m.mig_capable) continue;
-    EXPECT_EQ(m.placements,
-              captured.contains(m.name) ? Provenance::kCaptured : Provenance::kInferred)
+    EXPECT_EQ(m.placements, captured.contains(m.name) ? Provenance::kCaptured : Provenance::kInferred)
         << m.name;
     if (m.placements == Provenance::kInferred) {
       EXPECT_FALSE(m.notes.empty()) << m.name;
@@ -281,8 +278,7 @@ TEST(CatalogResolveTest, EmptyNameIsInvalid) {
     const Result<ResolvedGpu> r = Catalog::BuiltIn().Resolve(empty);
     ASSERT_FALSE(r.has_value()) << empty;
     // "NVIDIA" alone is not stripped (nothing would be left) and names no model.
-    EXPECT_TRUE(r.error().code == ErrorCode::kInvalidArgument ||
-                r.error().code == ErrorCode::kNotFound)
+    EXPECT_TRUE(r.error().code == ErrorCode::kInvalidArgument || r.error().code == ErrorCode::kNotFound)
         << empty;
   }
   EXPECT_EQ(Catalog::BuiltIn().Resolve("").error().code, ErrorCode::kInvalidArgument);
@@ -401,8 +397,7 @@ void CheckRows(const std::vector<Expected>& rows) {
 
 TEST(CatalogReferenceTest, A30) {
   const GpuModel& m = *FindModel("A30");
-  EXPECT_THAT(ProfileNames(m),
-              ElementsAre("1g.6gb", "1g.6gb+me", "2g.12gb", "2g.12gb+me", "4g.24gb"));
+  EXPECT_THAT(ProfileNames(m), ElementsAre("1g.6gb", "1g.6gb+me", "2g.12gb", "2g.12gb+me", "4g.24gb"));
   // GiB 5.81 -> 5952, 11.69 -> 11968, 23.44 -> 24000. 1g.6gb: lgip's DEC 1 wins over the guide.
   CheckRows({
       {"A30", "1g.6gb", 14, 1, 4, {0, 1, 2, 3}, 14, 5952, 1, E4{1, 0, 0, 0}},
@@ -416,8 +411,7 @@ TEST(CatalogReferenceTest, A30) {
 
 TEST(CatalogReferenceTest, A100_40GB) {
   EXPECT_THAT(ProfileNames(*FindModel("A100-40GB")),
-              ElementsAre("1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb",
-                          "7g.40gb"));
+              ElementsAre("1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"));
   // GiB 4.75 -> 4864, 9.62 -> 9856, 19.50 -> 19968, 39.25 -> 40192 (= the go-nvml mock's MemMB).
   CheckRows({
       {"A100-40GB", "1g.5gb", 19, 1, 7, kFirst7, 14, 4864, 1, E4{0, 0, 0, 0}},
@@ -476,8 +470,8 @@ TEST(CatalogReferenceTest, H100_94GB) {
 
 TEST(CatalogReferenceTest, H100_96GB_IsKnownOnlyByNamesAndCounts) {
   const GpuModel& m = *FindModel("H100-96GB");
-  EXPECT_THAT(ProfileNames(m), ElementsAre("1g.12gb", "1g.12gb+me", "1g.24gb", "2g.24gb",
-                                           "3g.48gb", "4g.48gb", "7g.96gb"));
+  EXPECT_THAT(ProfileNames(m),
+              ElementsAre("1g.12gb", "1g.12gb+me", "1g.24gb", "2g.24gb", "3g.48gb", "4g.48gb", "7g.96gb"));
   std::vector<int> max;
   for (const Profile& p : m.profiles) {
     max.push_back(p.max_count);
@@ -485,8 +479,8 @@ TEST(CatalogReferenceTest, H100_96GB_IsKnownOnlyByNamesAndCounts) {
     EXPECT_FALSE(p.device_profile_id.has_value()) << p.name;
   }
   EXPECT_THAT(max, ElementsAre(7, 1, 4, 3, 2, 1, 1));
-  EXPECT_THAT(m.pci_ids, UnorderedElementsAreArray<std::uint32_t>(
-                             {0x234210DE, 0x233D10DE, 0x20B610DE, 0x232910DE}));
+  EXPECT_THAT(m.pci_ids,
+              UnorderedElementsAreArray<std::uint32_t>({0x234210DE, 0x233D10DE, 0x20B610DE, 0x232910DE}));
   for (const Sku& s : m.skus) EXPECT_FALSE(s.pci_id.has_value()) << s.name;
 }
 
@@ -547,10 +541,8 @@ TEST(CatalogReferenceTest, GB200) {
 
 TEST(CatalogReferenceTest, B300AndGB300AreKnownOnlyByNamesAndCounts) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> want = {
-      {"B300", {"1g.34gb", "1g.34gb+me", "1g.67gb", "2g.67gb", "3g.135gb", "4g.135gb",
-                "7g.269gb"}},
-      {"GB300", {"1g.35gb", "1g.35gb+me", "1g.70gb", "2g.70gb", "3g.139gb", "4g.139gb",
-                 "7g.278gb"}},
+      {"B300", {"1g.34gb", "1g.34gb+me", "1g.67gb", "2g.67gb", "3g.135gb", "4g.135gb", "7g.269gb"}},
+      {"GB300", {"1g.35gb", "1g.35gb+me", "1g.70gb", "2g.70gb", "3g.139gb", "4g.139gb", "7g.278gb"}},
   };
   for (const auto& [name, profiles] : want) {
     const GpuModel& m = *FindModel(name);
@@ -595,12 +587,11 @@ TEST(CatalogReferenceTest, RtxPro6000On12Units) {
 
 TEST(CatalogReferenceTest, RtxPro5000And4500OnAnInferredGrid) {
   const GpuModel& m5 = *FindModel("RTX-PRO-5000");
-  EXPECT_THAT(ProfileNames(m5), ElementsAre("1g.24gb", "1g.24gb+gfx", "1g.24gb+me",
-                                            "1g.24gb+me.all", "1g.24gb-me", "2g.48gb",
-                                            "2g.48gb+gfx"));
+  EXPECT_THAT(ProfileNames(m5), ElementsAre("1g.24gb", "1g.24gb+gfx", "1g.24gb+me", "1g.24gb+me.all",
+                                            "1g.24gb-me", "2g.48gb", "2g.48gb+gfx"));
   const GpuModel& m45 = *FindModel("RTX-PRO-4500");
-  EXPECT_THAT(ProfileNames(m45), ElementsAre("1g.16gb", "1g.16gb+gfx", "1g.16gb+me.all",
-                                             "1g.16gb-me", "2g.32gb", "2g.32gb+gfx"));
+  EXPECT_THAT(ProfileNames(m45), ElementsAre("1g.16gb", "1g.16gb+gfx", "1g.16gb+me.all", "1g.16gb-me",
+                                             "2g.32gb", "2g.32gb+gfx"));
   // Max counts from N2: 1g x2 (+me, +me.all x1), 2g x1.
   CheckRows({
       {"RTX-PRO-5000", "1g.24gb", kUnknown, 1, 2, {0, 1}},
@@ -623,8 +614,8 @@ TEST(CatalogReferenceTest, RtxPro5000And4500OnAnInferredGrid) {
 
 TEST(CatalogReferenceTest, IdsOfTheSevenSliceFamily) {
   // §2.3: 1g=19, 1g+me=20, 1g double=15, 2g=14, 3g=9, 4g=5, 7g=0 on A100/H100/H200/B200/GB200.
-  for (const char* name : {"A100-40GB", "A100-80GB", "H100-80GB", "H100-94GB", "H200-141GB",
-                           "B200", "GB200"}) {
+  for (const char* name :
+       {"A100-40GB", "A100-80GB", "H100-80GB", "H100-94GB", "H200-141GB", "B200", "GB200"}) {
     std::vector<int> ids;
     for (const Profile& p : FindModel(name)->profiles) ids.push_back(p.device_profile_id.value());
     EXPECT_THAT(ids, ElementsAre(19, 20, 15, 14, 9, 5, 0)) << name;

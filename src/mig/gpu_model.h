@@ -48,21 +48,21 @@ enum class Provenance { kCaptured, kInferred };
 std::string_view ProvenanceName(Provenance p);
 
 struct MediaEngines {
-  int decoders = 0;   // NVDEC
-  int encoders = 0;   // NVENC
-  int jpeg = 0;       // NVJPG
-  int ofa = 0;        // optical flow accelerators
+  int decoders = 0;  // NVDEC
+  int encoders = 0;  // NVENC
+  int jpeg = 0;      // NVJPG
+  int ofa = 0;       // optical flow accelerators
 };
 
 struct Profile {
-  std::string name;              // "1g.10gb", "1g.5gb+me", "2g.48gb-me", "1g.24gb+gfx"
-  int compute_slices = 0;        // the "g" of the name
-  int size_units = 0;            // placement units occupied (the ":size" of -lgipp)
-  int max_count = 0;             // max instances of this profile on one GPU
-  std::vector<int> starts;       // allowed start units, ascending (the "{...}" of -lgipp)
+  std::string name;         // "1g.10gb", "1g.5gb+me", "2g.48gb-me", "1g.24gb+gfx"
+  int compute_slices = 0;   // the "g" of the name
+  int size_units = 0;       // placement units occupied (the ":size" of -lgipp)
+  int max_count = 0;        // max instances of this profile on one GPU
+  std::vector<int> starts;  // allowed start units, ascending (the "{...}" of -lgipp)
   MediaAttr media = MediaAttr::kDefault;
-  bool gfx = false;              // "+gfx": graphics-capable (RTX PRO Blackwell)
-  bool double_memory = false;    // the 1-slice profile with twice the memory (NVML _1_SLICE_REV2)
+  bool gfx = false;            // "+gfx": graphics-capable (RTX PRO Blackwell)
+  bool double_memory = false;  // the 1-slice profile with twice the memory (NVML _1_SLICE_REV2)
 
   // Facts that may be unknown for some models (UNCONFIRMED in the reference).
   std::optional<int> device_profile_id;  // NVML info.id / nvidia-smi "ID" (19, 15, 14, 9, 5, 0 ...)
@@ -77,24 +77,24 @@ struct Profile {
 
 // One marketed SKU of a model: its name as NVML reports it and its PCI device id.
 struct Sku {
-  std::string name;                    // "NVIDIA A100-SXM4-40GB"
-  std::optional<std::uint32_t> pci_id; // PCI device+vendor id as mig-parted writes it: 0x20B010DE
+  std::string name;                     // "NVIDIA A100-SXM4-40GB"
+  std::optional<std::uint32_t> pci_id;  // PCI device+vendor id as mig-parted writes it: 0x20B010DE
 };
 
 struct GpuModel {
-  std::string name;                  // canonical catalog name, e.g. "A100-40GB"
+  std::string name;  // canonical catalog name, e.g. "A100-40GB"
   Architecture architecture = Architecture::kAmpere;
-  bool mig_capable = true;           // false for A10G, L4, L40S, T4, V100 ...: whole GPU only
-  int memory_units = 0;              // placement grid size U (0 when not MIG-capable)
-  int compute_slices = 0;            // C
-  std::optional<MiB> memory;         // marketed memory of the whole GPU, when the reference gives it
-  std::vector<Profile> profiles;     // ordered by compute slices, then size, then name
-  std::vector<Sku> skus;             // at least one
+  bool mig_capable = true;             // false for A10G, L4, L40S, T4, V100 ...: whole GPU only
+  int memory_units = 0;                // placement grid size U (0 when not MIG-capable)
+  int compute_slices = 0;              // C
+  std::optional<MiB> memory;           // marketed memory of the whole GPU, when the reference gives it
+  std::vector<Profile> profiles;       // ordered by compute slices, then size, then name
+  std::vector<Sku> skus;               // at least one
   std::vector<std::uint32_t> pci_ids;  // every PCI id known for the model (the SKUs' and ids the
                                        // reference gives for the model without naming the SKU)
-  std::vector<std::string> aliases;  // further names that resolve to this model ("a100-40gb")
+  std::vector<std::string> aliases;    // further names that resolve to this model ("a100-40gb")
   Provenance placements = Provenance::kCaptured;
-  std::string notes;                 // caveats for people (naming drift, inferred data)
+  std::string notes;  // caveats for people (naming drift, inferred data)
 
   // The profile with this exact name, or nullptr. Names are matched case-insensitively.
   const Profile* FindProfile(std::string_view profile_name) const;

@@ -35,12 +35,12 @@ std::int64_t CostOf(std::string_view model, std::string_view profile) {
 
 // cost = ceil(1000 * max(compute/C, units/U)).
 TEST(GpuModelCostTest, DesignExamplesOnA100_40GB) {
-  EXPECT_EQ(CostOf("A100-40GB", "1g.5gb"), 143);    // max(1/7, 1/8)
+  EXPECT_EQ(CostOf("A100-40GB", "1g.5gb"), 143);  // max(1/7, 1/8)
   EXPECT_EQ(CostOf("A100-40GB", "1g.5gb+me"), 143);
-  EXPECT_EQ(CostOf("A100-40GB", "1g.10gb"), 250);   // max(1/7, 2/8)
-  EXPECT_EQ(CostOf("A100-40GB", "2g.10gb"), 286);   // max(2/7, 2/8), rounded up
-  EXPECT_EQ(CostOf("A100-40GB", "3g.20gb"), 500);   // max(3/7, 4/8)
-  EXPECT_EQ(CostOf("A100-40GB", "4g.20gb"), 572);   // max(4/7, 4/8), rounded up
+  EXPECT_EQ(CostOf("A100-40GB", "1g.10gb"), 250);  // max(1/7, 2/8)
+  EXPECT_EQ(CostOf("A100-40GB", "2g.10gb"), 286);  // max(2/7, 2/8), rounded up
+  EXPECT_EQ(CostOf("A100-40GB", "3g.20gb"), 500);  // max(3/7, 4/8)
+  EXPECT_EQ(CostOf("A100-40GB", "4g.20gb"), 572);  // max(4/7, 4/8), rounded up
   EXPECT_EQ(CostOf("A100-40GB", "7g.40gb"), 1000);
 }
 
@@ -49,7 +49,7 @@ TEST(GpuModelCostTest, OtherGrids) {
   EXPECT_EQ(CostOf("A30", "1g.6gb"), 250);
   EXPECT_EQ(CostOf("A30", "2g.12gb"), 500);
   EXPECT_EQ(CostOf("A30", "4g.24gb"), 1000);
-  EXPECT_EQ(CostOf("RTX-PRO-6000", "1g.24gb"), 250);   // 1/4 of compute and 3/12 of units
+  EXPECT_EQ(CostOf("RTX-PRO-6000", "1g.24gb"), 250);  // 1/4 of compute and 3/12 of units
   EXPECT_EQ(CostOf("RTX-PRO-6000", "2g.48gb-me"), 500);
   EXPECT_EQ(CostOf("RTX-PRO-6000", "4g.96gb+gfx"), 1000);
   EXPECT_EQ(CostOf("RTX-PRO-5000", "1g.24gb"), 500);
@@ -114,16 +114,14 @@ TEST(GpuModelTest, NormalizeGpuName) {
 
 TEST(GpuModelTest, UnknownFields) {
   EXPECT_THAT(Profile{}.UnknownFields(),
-              ElementsAre("device_profile_id", "memory", "sm_count", "copy_engines",
-                          "media_engines"));
+              ElementsAre("device_profile_id", "memory", "sm_count", "copy_engines", "media_engines"));
   EXPECT_THAT(Model("A100-40GB").FindProfile("1g.5gb")->UnknownFields(), IsEmpty());
   EXPECT_THAT(Model("H200-141GB").FindProfile("7g.141gb")->UnknownFields(),
               ElementsAre("memory", "sm_count"));
   EXPECT_THAT(Model("B200").FindProfile("3g.90gb")->UnknownFields(),
               ElementsAre("memory", "sm_count", "media_engines"));
   EXPECT_THAT(Model("H100-96GB").FindProfile("1g.12gb")->UnknownFields(),
-              ElementsAre("device_profile_id", "memory", "sm_count", "copy_engines",
-                          "media_engines"));
+              ElementsAre("device_profile_id", "memory", "sm_count", "copy_engines", "media_engines"));
 }
 
 TEST(GpuModelTest, Names) {

@@ -12,7 +12,9 @@ namespace {
 
 constexpr int kPlaceableWeight = 1024;  // first term of the best-start score (see layout.h)
 
-bool ExclusiveMedia(MediaAttr m) { return m == MediaAttr::kMe || m == MediaAttr::kMeAll; }
+bool ExclusiveMedia(MediaAttr m) {
+  return m == MediaAttr::kMe || m == MediaAttr::kMeAll;
+}
 
 std::string UnitRange(UnitMask mask) {
   const int lo = std::countr_zero(static_cast<unsigned>(mask));
@@ -24,13 +26,12 @@ std::string UnitRange(UnitMask mask) {
 
 Result<Geometry> Geometry::Build(const GpuModel& model) {
   if (!model.mig_capable) {
-    return Fail(ErrorCode::kUnimplemented, "{} has no MIG: it is scheduled as whole GPUs only",
-                model.name);
+    return Fail(ErrorCode::kUnimplemented, "{} has no MIG: it is scheduled as whole GPUs only", model.name);
   }
   const int units = model.memory_units;
   if (units <= 0 || units > kMaxMemoryUnits) {
-    return Fail(ErrorCode::kUnimplemented, "{}: placement grid of {} units is not supported",
-                model.name, units);
+    return Fail(ErrorCode::kUnimplemented, "{}: placement grid of {} units is not supported", model.name,
+                units);
   }
   if (model.profiles.empty() || model.profiles.size() > static_cast<std::size_t>(kMaxProfiles)) {
     return Fail(ErrorCode::kInvalidArgument, "{}: {} profiles (1 to {} supported)", model.name,
@@ -192,16 +193,16 @@ Result<Occupancy> Geometry::Occupy(std::span<const Placement> layout) const {
     if (const UnitMask clash = occ.units & Mask(p); clash != 0) {
       for (std::size_t j = 0; j < i; ++j) {
         if (const UnitMask both = Mask(layout[j]) & Mask(p); both != 0) {
-          return Fail(ErrorCode::kResourceExhausted, "{} overlaps {} on {}", Describe(p),
-                      Describe(layout[j]), UnitRange(both));
+          return Fail(ErrorCode::kResourceExhausted, "{} overlaps {} on {}", Describe(p), Describe(layout[j]),
+                      UnitRange(both));
         }
       }
     }
     if (occ.counts[p.profile] >= prof.max_count) {
       const auto total = std::count_if(layout.begin(), layout.end(),
                                        [&](const Placement& x) { return x.profile == p.profile; });
-      return Fail(ErrorCode::kResourceExhausted, "{} x {} exceeds the profile's maximum of {} on {}",
-                  total, prof.name, prof.max_count, model_->name);
+      return Fail(ErrorCode::kResourceExhausted, "{} x {} exceeds the profile's maximum of {} on {}", total,
+                  prof.name, prof.max_count, model_->name);
     }
     if (occ.compute_slices + prof.compute_slices > model_->compute_slices) {
       return Fail(ErrorCode::kResourceExhausted, "{} needs {} more compute slices but only {} of {} are free",

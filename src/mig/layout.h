@@ -43,11 +43,11 @@ struct Placement {
 // What is used on one GPU. Build with Geometry::Occupy, extend with Geometry::Add.
 struct Occupancy {
   UnitMask units = 0;
-  int compute_slices = 0;                    // sum over instances
+  int compute_slices = 0;                           // sum over instances
   std::array<std::uint8_t, kMaxProfiles> counts{};  // instances per profile
-  std::uint8_t media_exclusive = 0;          // instances of "+me" / "+me.all" profiles
-  std::uint8_t with_media = 0;               // instances of profiles that are not "-me"
-  bool media_all = false;                    // a "+me.all" instance exists
+  std::uint8_t media_exclusive = 0;                 // instances of "+me" / "+me.all" profiles
+  std::uint8_t with_media = 0;                      // instances of profiles that are not "-me"
+  bool media_all = false;                           // a "+me.all" instance exists
   friend bool operator==(const Occupancy&, const Occupancy&) = default;
 };
 
@@ -149,10 +149,10 @@ class Geometry {
   bool MediaAllows(const Occupancy& occ, int profile) const;
 
   const GpuModel* model_;
-  std::array<UnitMask, kMaxProfiles> start_mask_{};    // allowed starts per profile
-  std::array<UnitMask, kMaxProfiles> size_mask_{};     // (1 << size) - 1 per profile
-  std::vector<std::uint8_t> max_more_;                 // MC[m][q], [mask * kMaxProfiles + q]
-  std::vector<std::int32_t> score_;                    // S(m), [mask]
+  std::array<UnitMask, kMaxProfiles> start_mask_{};  // allowed starts per profile
+  std::array<UnitMask, kMaxProfiles> size_mask_{};   // (1 << size) - 1 per profile
+  std::vector<std::uint8_t> max_more_;               // MC[m][q], [mask * kMaxProfiles + q]
+  std::vector<std::int32_t> score_;                  // S(m), [mask]
 };
 
 }  // namespace gpuslice::mig

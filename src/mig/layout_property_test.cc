@@ -17,9 +17,9 @@ namespace {
 
 struct ModelTables {
   Geometry geometry;
-  std::vector<Placement> placements;   // every (profile, allowed start)
-  std::set<Layout> layouts;            // Enumerate()
-  std::set<std::vector<int>> mixes;    // profile count vectors of the layouts (and the empty one)
+  std::vector<Placement> placements;  // every (profile, allowed start)
+  std::set<Layout> layouts;           // Enumerate()
+  std::set<std::vector<int>> mixes;   // profile count vectors of the layouts (and the empty one)
 };
 
 std::vector<int> Mix(const Geometry& g, const Layout& layout) {
@@ -53,11 +53,14 @@ const std::vector<ModelTables>& AllModels() {
 }
 
 Layout Sorted(Layout l) {
-  std::sort(l.begin(), l.end(), [](auto a, auto b) { return std::tie(a.start, a.profile) < std::tie(b.start, b.profile); });
+  std::sort(l.begin(), l.end(),
+            [](auto a, auto b) { return std::tie(a.start, a.profile) < std::tie(b.start, b.profile); });
   return l;
 }
 
-TEST(LayoutPropertyTest, CatalogHasMigModels) { EXPECT_GE(AllModels().size(), 14u); }
+TEST(LayoutPropertyTest, CatalogHasMigModels) {
+  EXPECT_GE(AllModels().size(), 14u);
+}
 
 TEST(LayoutPropertyTest, EveryEnumeratedLayoutIsValidAndMaximalOnesCannotGrow) {
   for (const ModelTables& t : AllModels()) {
@@ -65,7 +68,8 @@ TEST(LayoutPropertyTest, EveryEnumeratedLayoutIsValidAndMaximalOnesCannotGrow) {
     for (const Layout& l : t.geometry.Enumerate({.maximal_only = true, .profiles = {}})) maximal.insert(l);
     for (const Layout& l : t.layouts) {
       const Result<Occupancy> occ = t.geometry.Occupy(l);
-      ASSERT_TRUE(occ) << t.geometry.model().name << " " << t.geometry.Describe(l) << ": " << occ.error().message;
+      ASSERT_TRUE(occ) << t.geometry.model().name << " " << t.geometry.Describe(l) << ": "
+                       << occ.error().message;
       bool can_grow = false;
       for (const Placement& p : t.placements) can_grow |= t.geometry.CanAdd(*occ, p);
       EXPECT_EQ(!can_grow, maximal.contains(l)) << t.geometry.model().name << " " << t.geometry.Describe(l);
@@ -156,7 +160,8 @@ TEST(LayoutPropertyTest, BestStartNeverGivesUpWhatAnotherStartKeeps) {
           const std::set<int> other = Kept(g, occ, {q, std::countr_zero(f)});
           all_kept.insert(other.begin(), other.end());
           const bool strict_superset =
-              other.size() > chosen.size() && std::includes(other.begin(), other.end(), chosen.begin(), chosen.end());
+              other.size() > chosen.size() &&
+              std::includes(other.begin(), other.end(), chosen.begin(), chosen.end());
           EXPECT_FALSE(strict_superset) << g.model().name << " " << g.Describe(l) << " + "
                                         << g.model().profiles[static_cast<std::size_t>(q)].name;
         }

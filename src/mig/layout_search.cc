@@ -56,14 +56,16 @@ std::vector<Layout> Geometry::Enumerate(const EnumerateOptions& options) const {
 
 namespace {
 
-bool ExclusiveMedia(MediaAttr m) { return m == MediaAttr::kMe || m == MediaAttr::kMeAll; }
+bool ExclusiveMedia(MediaAttr m) {
+  return m == MediaAttr::kMe || m == MediaAttr::kMeAll;
+}
 
 // State of one Arrange search; kept out of the header.
 struct ArrangeSearch {
   const Geometry& geometry;
-  std::vector<int> order;           // indices into the request, pickiest first
-  std::vector<int> profile_of;      // request index -> profile
-  std::vector<Placement> chosen;    // by position in `order`
+  std::vector<int> order;         // indices into the request, pickiest first
+  std::vector<int> profile_of;    // request index -> profile
+  std::vector<Placement> chosen;  // by position in `order`
   std::vector<Placement> best_partial;
   // (depth, units) pairs known to fail. The order of placement is fixed, so at a given depth
   // everything in the occupancy but the units mask is the same: the mask decides the outcome.
@@ -120,20 +122,21 @@ Result<std::vector<Placement>> Geometry::Arrange(const Occupancy& occ, std::span
     const Profile& prof = model_->profiles[q];
     if (want[q] > 0 && want[q] + occ.counts[q] > prof.max_count) {
       std::string extra = occ.counts[q] > 0 ? fmt::format(" ({} already on the GPU)", occ.counts[q]) : "";
-      std::string note = prof.double_memory
-                             ? fmt::format(" (on this model {} is the double-memory 1-slice profile)", prof.name)
-                             : "";
+      std::string note =
+          prof.double_memory
+              ? fmt::format(" (on this model {} is the double-memory 1-slice profile)", prof.name)
+              : "";
       return Fail(ErrorCode::kResourceExhausted, "{} x {}{} exceeds the profile's maximum of {}{}",
                   want[q] + occ.counts[q], prof.name, extra, prof.max_count, note);
     }
   }
   if (units > model_->memory_units) {
-    return Fail(ErrorCode::kResourceExhausted, "needs {} memory units but {} has {}", units,
-                model_->name, model_->memory_units);
+    return Fail(ErrorCode::kResourceExhausted, "needs {} memory units but {} has {}", units, model_->name,
+                model_->memory_units);
   }
   if (compute > model_->compute_slices) {
-    return Fail(ErrorCode::kResourceExhausted, "needs {} compute slices but {} has {}", compute,
-                model_->name, model_->compute_slices);
+    return Fail(ErrorCode::kResourceExhausted, "needs {} compute slices but {} has {}", compute, model_->name,
+                model_->compute_slices);
   }
   if (exclusive_media > 1) {
     return Fail(ErrorCode::kResourceExhausted,
@@ -164,8 +167,8 @@ Result<std::vector<Placement>> Geometry::Arrange(const Occupancy& occ, std::span
     return Fail(ErrorCode::kResourceExhausted,
                 "no legal arrangement of {} on {}{}; at most {} of the {} fit together (e.g. {})",
                 fmt::join(names, ", "), model_->name,
-                occ.units != 0 ? " beside the instances already there" : "",
-                search.best_partial.size(), profiles.size(), Describe(search.best_partial));
+                occ.units != 0 ? " beside the instances already there" : "", search.best_partial.size(),
+                profiles.size(), Describe(search.best_partial));
   }
   std::vector<Placement> result(profiles.size());
   for (std::size_t i = 0; i < search.order.size(); ++i) {

@@ -107,8 +107,8 @@ TEST(ValidateTest, PerProfileMaximumAndMediaRules) {
   EXPECT_FALSE(rtx.Validate(std::vector{P(rtx, "1g.24gb+me.all", 0), P(rtx, "1g.24gb", 3)}));
   EXPECT_FALSE(rtx.Validate(std::vector{P(rtx, "1g.24gb", 3), P(rtx, "1g.24gb+me.all", 0)}));
   EXPECT_FALSE(rtx.Validate(std::vector{P(rtx, "1g.24gb+me.all", 0), P(rtx, "1g.24gb+me", 3)}));
-  EXPECT_TRUE(rtx.Validate(std::vector{P(rtx, "1g.24gb+me.all", 0), P(rtx, "1g.24gb-me", 3),
-                                       P(rtx, "2g.48gb-me", 6)}));
+  EXPECT_TRUE(rtx.Validate(
+      std::vector{P(rtx, "1g.24gb+me.all", 0), P(rtx, "1g.24gb-me", 3), P(rtx, "2g.48gb-me", 6)}));
 }
 
 TEST(FreeStartsTest, MatchesReferencePlacementsOnEmptyGpus) {
@@ -193,7 +193,8 @@ TEST(ArrangeTest, ReportsBestPartialWhenGeometryForbids) {
   const Result<std::vector<Placement>> r =
       g.Arrange(Occ(g, {P(g, "1g.5gb", 1)}), std::vector{g.model().ProfileIndex("4g.20gb")});
   ASSERT_FALSE(r);
-  EXPECT_THAT(r.error().message, HasSubstr("no legal arrangement of 4g.20gb on A100-40GB beside the instances"));
+  EXPECT_THAT(r.error().message,
+              HasSubstr("no legal arrangement of 4g.20gb on A100-40GB beside the instances"));
   // Units and compute checks come first with their own message.
   const std::vector<int> too_big{g.model().ProfileIndex("4g.20gb"), g.model().ProfileIndex("3g.20gb"),
                                  g.model().ProfileIndex("1g.5gb")};
@@ -244,9 +245,10 @@ TEST(EnumerateTest, LayoutsAreSortedAndDistinct) {
   const std::vector<Layout> all = g.Enumerate();
   std::set<Layout> distinct(all.begin(), all.end());
   EXPECT_EQ(distinct.size(), all.size());
-  for (const Layout& l : all) EXPECT_TRUE(std::is_sorted(l.begin(), l.end(), [](auto a, auto b) {
-    return std::tie(a.start, a.profile) < std::tie(b.start, b.profile);
-  }));
+  for (const Layout& l : all)
+    EXPECT_TRUE(std::is_sorted(l.begin(), l.end(), [](auto a, auto b) {
+      return std::tie(a.start, a.profile) < std::tie(b.start, b.profile);
+    }));
   EXPECT_TRUE(std::is_sorted(all.begin(), all.end(), [](const Layout& a, const Layout& b) {
     return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](auto x, auto y) {
       return std::tie(x.start, x.profile) < std::tie(y.start, y.profile);
@@ -261,7 +263,7 @@ TEST(ResolveSizeTest, SmallestFittingProfile) {
     return q ? g.model().profiles[static_cast<std::size_t>(*q)].name : "error: " + q.error().message;
   };
   EXPECT_EQ(name({MiB(4096), 0}), "1g.5gb");
-  EXPECT_EQ(name({MiB(8192), 0}), "1g.10gb");   // 250 milli-GPU, cheaper than 2g.10gb's 286
+  EXPECT_EQ(name({MiB(8192), 0}), "1g.10gb");  // 250 milli-GPU, cheaper than 2g.10gb's 286
   EXPECT_EQ(name({MiB(8192), 2}), "2g.10gb");
   EXPECT_EQ(name({MiB(19 * 1024), 0}), "3g.20gb");
   EXPECT_EQ(name({MiB(20 * 1024), 0}), "7g.40gb");  // 3g.20gb has 19.50 GiB, less than 20 GiB

@@ -58,8 +58,10 @@ std::string DescribeRequest(const SizeRequest& r) {
     out += fmt::format("{}{} compute slice{}", out.empty() ? "at least " : " and ", r.compute_slices,
                        r.compute_slices == 1 ? "" : "s");
   }
-  if (r.media == SizeRequest::Media::kAtLeastOne) out += out.empty() ? "a media engine" : " with a media engine";
-  if (r.media == SizeRequest::Media::kAll) out += out.empty() ? "all media engines" : " with all media engines";
+  if (r.media == SizeRequest::Media::kAtLeastOne)
+    out += out.empty() ? "a media engine" : " with a media engine";
+  if (r.media == SizeRequest::Media::kAll)
+    out += out.empty() ? "all media engines" : " with all media engines";
   if (r.gfx) out += out.empty() ? "graphics (+gfx)" : " with graphics (+gfx)";
   return out.empty() ? "any size" : out;
 }
@@ -69,7 +71,8 @@ std::string DescribeRequest(const SizeRequest& r) {
 Result<int> Geometry::ResolveSize(const SizeRequest& request) const {
   const GpuModel& m = *model_;
   if (request.compute_slices < 0) {
-    return Fail(ErrorCode::kInvalidArgument, "compute slices must not be negative ({})", request.compute_slices);
+    return Fail(ErrorCode::kInvalidArgument, "compute slices must not be negative ({})",
+                request.compute_slices);
   }
   int best = -1;
   auto key = [&](int q) {
