@@ -541,15 +541,13 @@ std::vector<GpuModel> BuiltInModels() {
   models.push_back(RtxPro6000());
   models.push_back(RtxPro5000());
   models.push_back(RtxPro4500());
-  // No reference numbers exist for these; names only. The architecture enum knows Ampere, Hopper
-  // and Blackwell, so older or other architectures are filed under the nearest one and say so.
-  const std::string filed = ", filed as Ampere (the nearest architecture the catalog knows).";
+  // GPUs without MIG: names and architecture only; they are scheduled as whole GPUs.
   models.push_back(NoMig("A10G", Architecture::kAmpere, "NVIDIA A10G", "Ampere (GA102)."));
-  models.push_back(NoMig("L4", Architecture::kAmpere, "NVIDIA L4", "Ada Lovelace" + filed));
-  models.push_back(NoMig("L40S", Architecture::kAmpere, "NVIDIA L40S", "Ada Lovelace" + filed));
-  models.push_back(NoMig("T4", Architecture::kAmpere, "NVIDIA T4", "Turing" + filed,
+  models.push_back(NoMig("L4", Architecture::kAda, "NVIDIA L4", "Ada Lovelace."));
+  models.push_back(NoMig("L40S", Architecture::kAda, "NVIDIA L40S", "Ada Lovelace."));
+  models.push_back(NoMig("T4", Architecture::kTuring, "NVIDIA T4", "Turing.",
                          {"Tesla T4"}));  // the name NVML reports for it
-  models.push_back(NoMig("V100", Architecture::kAmpere, "NVIDIA V100", "Volta" + filed));
+  models.push_back(NoMig("V100", Architecture::kVolta, "NVIDIA V100", "Volta."));
   return models;
 }
 

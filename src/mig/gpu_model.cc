@@ -7,7 +7,10 @@ namespace gpuslice::mig {
 
 std::string_view ArchitectureName(Architecture arch) {
   switch (arch) {
+    case Architecture::kVolta: return "Volta";
+    case Architecture::kTuring: return "Turing";
     case Architecture::kAmpere: return "Ampere";
+    case Architecture::kAda: return "Ada";
     case Architecture::kHopper: return "Hopper";
     case Architecture::kBlackwell: return "Blackwell";
   }

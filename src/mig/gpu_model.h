@@ -30,7 +30,8 @@ inline constexpr int kMaxMemoryUnits = 16;
 // Most profiles any model has (RTX PRO 6000: 11).
 inline constexpr int kMaxProfiles = 16;
 
-enum class Architecture { kAmpere, kHopper, kBlackwell };
+// MIG exists from Ampere on; the older ones appear only for GPUs without MIG.
+enum class Architecture { kVolta, kTuring, kAmpere, kAda, kHopper, kBlackwell };
 std::string_view ArchitectureName(Architecture arch);
 
 // How a profile uses the GPU's media engines (NVDEC, NVENC, NVJPG, OFA); the suffix of its name.

@@ -133,6 +133,10 @@ TEST(GpuModelTest, Names) {
   EXPECT_EQ(Model("A30").architecture, Architecture::kAmpere);
   EXPECT_EQ(Model("GH200-144GB").architecture, Architecture::kHopper);
   EXPECT_EQ(Model("RTX-PRO-4500").architecture, Architecture::kBlackwell);
+  // GPUs without MIG keep their own architecture.
+  EXPECT_EQ(Model("L4").architecture, Architecture::kAda);
+  EXPECT_EQ(ArchitectureName(Model("T4").architecture), "Turing");
+  EXPECT_EQ(ArchitectureName(Model("V100").architecture), "Volta");
 }
 
 }  // namespace

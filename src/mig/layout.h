@@ -24,6 +24,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/error.h"
@@ -37,7 +38,11 @@ static_assert(kMaxMemoryUnits <= 16, "UnitMask must hold every unit of the large
 struct Placement {
   int profile = 0;  // index into GpuModel::profiles
   int start = 0;    // first memory unit
-  friend auto operator<=>(const Placement&, const Placement&) = default;
+  // Ordered by (start, profile): the order of layouts everywhere, so std::sort yields it.
+  friend auto operator<=>(const Placement& a, const Placement& b) {
+    return std::tie(a.start, a.profile) <=> std::tie(b.start, b.profile);
+  }
+  friend bool operator==(const Placement&, const Placement&) = default;
 };
 
 // What is used on one GPU. Build with Geometry::Occupy, extend with Geometry::Add.
@@ -71,7 +76,8 @@ struct EnumerateOptions {
 
 class Geometry {
  public:
-  // Builds the tables for a MIG-capable model. Errors: kUnimplemented when the model has no MIG
+  // Builds the tables for a MIG-capable model. The Geometry keeps a pointer to `model`, which
+  // must outlive it (catalog models live for the whole process). Errors: kUnimplemented when the model has no MIG
   // or its placement grid is unknown; kInvalidArgument when the model's table is inconsistent
   // (a start outside the grid, a size of zero, more than kMaxProfiles profiles) — possible for
   // geometry read from a driver, never for the built-in catalog.
@@ -99,6 +105,7 @@ class Geometry {
   void Remove(Occupancy& occ, Placement p) const;
 
   // Starts at which `profile` can be added to `occ` (bit s set = start s is legal now).
+  // FreeStarts and BestStart are the scheduler's hot path: `profile` must be a valid index.
   UnitMask FreeStarts(const Occupancy& occ, int profile) const;
 
   // The start for `profile` that keeps the most future options open, or nullopt if none is free.

@@ -53,8 +53,7 @@ const std::vector<ModelTables>& AllModels() {
 }
 
 Layout Sorted(Layout l) {
-  std::sort(l.begin(), l.end(),
-            [](auto a, auto b) { return std::tie(a.start, a.profile) < std::tie(b.start, b.profile); });
+  std::sort(l.begin(), l.end());
   return l;
 }
 

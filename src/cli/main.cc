@@ -1,0 +1,22 @@
+// gpuslice: one binary, many subcommands (DESIGN.md §2).
+#include <CLI/CLI.hpp>
+
+#include "cli/mig_commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "gpuslice turns NVIDIA GPU servers into one pool of hardware-isolated MIG slices.\n"
+      "Run `gpuslice COMMAND --help` for the flags of a command."};
+  app.name("gpuslice");
+  app.set_version_flag("--version", "gpuslice 0.1.0");
+  app.require_subcommand(1);
+  int exit_code = 0;
+  gpuslice::cli::AddMigCommands(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;  // usage errors exit 2, like the commands' own bad-input errors
+  }
+  return exit_code;
+}

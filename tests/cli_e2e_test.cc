@@ -1,0 +1,67 @@
+// The gpuslice binary end to end: real process, real exit codes, real stdout/stderr.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Result Gpuslice(const std::string& args) {
+  const std::string cmd = std::string(GPUSLICE_BINARY_DIR) + "/gpuslice " + args + " 2>&1";
+  Result r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) r.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(CliEndToEnd, ReadmeMainCommand) {
+  const Result r = Gpuslice("mig layouts --gpu A100-SXM4-40GB --maximal");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("A100-40GB (NVIDIA A100-SXM4-40GB): 8 memory units, 7 compute slices"));
+  EXPECT_THAT(r.output, HasSubstr("maximal layouts"));
+  EXPECT_THAT(r.output, HasSubstr("7g.40gb@0"));
+}
+
+TEST(CliEndToEnd, HelpAnswersForEveryCommand) {
+  for (const char* cmd :
+       {"", "mig", "mig gpus", "mig profiles", "mig layouts", "mig check", "mig resolve", "mig plan"}) {
+    const Result r = Gpuslice(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("Usage")) << cmd;
+  }
+}
+
+TEST(CliEndToEnd, ExitCodes) {
+  EXPECT_EQ(Gpuslice("mig check --gpu A100-40GB 3g.20gb@4 2g.10gb@0 1g.5gb").exit_code, 0);
+  const Result invalid = Gpuslice("mig check --gpu A100-40GB 4g.20gb 4g.20gb");
+  EXPECT_EQ(invalid.exit_code, 1) << invalid.output;
+  EXPECT_THAT(invalid.output, HasSubstr("exceeds the profile's maximum of 1"));
+  EXPECT_EQ(Gpuslice("mig check --gpu nosuchgpu 1g.5gb").exit_code, 2);
+  EXPECT_EQ(Gpuslice("mig check --gpu A100-40GB 1g.5gb@x").exit_code, 2);
+  EXPECT_EQ(Gpuslice("mig layouts").exit_code, 2);  // --gpu is required
+  EXPECT_EQ(Gpuslice("mig frobnicate").exit_code, 2);
+  EXPECT_EQ(Gpuslice("").exit_code, 2);  // a command is required
+}
+
+TEST(CliEndToEnd, PlanMissingFileIsPreciseError) {
+  const Result r = Gpuslice("mig plan -f /nonexistent/x.yaml -c all-balanced --gpu A100-40GB");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("cannot read /nonexistent/x.yaml"));
+}
+
+}  // namespace
