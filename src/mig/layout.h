@@ -77,10 +77,10 @@ struct EnumerateOptions {
 class Geometry {
  public:
   // Builds the tables for a MIG-capable model. The Geometry keeps a pointer to `model`, which
-  // must outlive it (catalog models live for the whole process). Errors: kUnimplemented when the model has no MIG
-  // or its placement grid is unknown; kInvalidArgument when the model's table is inconsistent
-  // (a start outside the grid, a size of zero, more than kMaxProfiles profiles) — possible for
-  // geometry read from a driver, never for the built-in catalog.
+  // must outlive it (catalog models live for the whole process). Errors: kUnimplemented when the model has no
+  // MIG or its placement grid is unknown; kInvalidArgument when the model's table is inconsistent (a start
+  // outside the grid, a size of zero, more than kMaxProfiles profiles) — possible for geometry read from a
+  // driver, never for the built-in catalog.
   static Result<Geometry> Build(const GpuModel& model);
 
   const GpuModel& model() const { return *model_; }
