@@ -51,11 +51,19 @@ TEST(CliEndToEnd, ExitCodes) {
   const Result invalid = Gpuslice("mig check --gpu A100-40GB 4g.20gb 4g.20gb");
   EXPECT_EQ(invalid.exit_code, 1) << invalid.output;
   EXPECT_THAT(invalid.output, HasSubstr("exceeds the profile's maximum of 1"));
+  EXPECT_EQ(Gpuslice("mig check --gpu A100-40GB 3g.20gb@2").exit_code, 1);  // illegal start: a "no"
+  EXPECT_EQ(Gpuslice("mig check --gpu A100-40GB 9g.1gb").exit_code, 2);     // unknown profile
   EXPECT_EQ(Gpuslice("mig check --gpu nosuchgpu 1g.5gb").exit_code, 2);
   EXPECT_EQ(Gpuslice("mig check --gpu A100-40GB 1g.5gb@x").exit_code, 2);
   EXPECT_EQ(Gpuslice("mig layouts").exit_code, 2);  // --gpu is required
   EXPECT_EQ(Gpuslice("mig frobnicate").exit_code, 2);
   EXPECT_EQ(Gpuslice("").exit_code, 2);  // a command is required
+}
+
+TEST(CliEndToEnd, NonUtf8InputInJsonModeIsAnErrorNotACrash) {
+  const Result r = Gpuslice("mig profiles --gpu \"$(printf '\\377')\" --json");  // a lone 0xFF byte
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\"error\""));
 }
 
 TEST(CliEndToEnd, PlanMissingFileIsPreciseError) {

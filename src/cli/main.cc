@@ -1,5 +1,7 @@
 // gpuslice: one binary, many subcommands (DESIGN.md §2).
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
 
 #include "cli/mig_commands.h"
 
@@ -17,6 +19,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;  // usage errors exit 2, like the commands' own bad-input errors
+  } catch (const std::exception& e) {
+    // Commands return errors as values; an exception here is a bug in a library boundary.
+    std::fprintf(stderr, "gpuslice: internal error: %s\n", e.what());
+    return 70;  // EX_SOFTWARE
   }
   return exit_code;
 }

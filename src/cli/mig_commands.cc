@@ -4,8 +4,9 @@
 #include <fmt/ranges.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -25,14 +26,26 @@ using nlohmann::json;
 constexpr int kExitNo = 1;     // a well-formed question answered "no"
 constexpr int kExitUsage = 2;  // bad input
 
+// Dumps for people and scripts. Messages echo user input, which may not be UTF-8: replace
+// invalid bytes rather than throw.
+std::string Dump(const json& j) {
+  return j.dump(2, ' ', false, json::error_handler_t::replace);
+}
+
 int ExitFor(const Error& e) {
   return e.code == ErrorCode::kResourceExhausted || e.code == ErrorCode::kFailedPrecondition ? kExitNo
                                                                                              : kExitUsage;
 }
 
+// `mig check`: every reason a named layout is not legal is a "no" (exit 1); only a profile the
+// model does not have is bad input (exit 2).
+int CheckExit(const Error& e) {
+  return e.code == ErrorCode::kNotFound ? kExitUsage : kExitNo;
+}
+
 int Report(const Error& e, const MigOptions& o, std::ostream& out, std::ostream& err) {
   if (o.json) {
-    out << json{{"error", {{"code", ErrorCodeName(e.code)}, {"message", e.message}}}}.dump(2) << '\n';
+    out << Dump({{"error", {{"code", ErrorCodeName(e.code)}, {"message", e.message}}}}) << '\n';
   } else {
     err << "gpuslice: " << e.message << '\n';
   }
@@ -97,7 +110,7 @@ int RunMigGpus(const MigOptions& o, std::ostream& out, std::ostream&) {
   if (o.json) {
     json list = json::array();
     for (const mig::GpuModel& m : models) list.push_back(api::ModelToJson(m, /*with_profiles=*/false));
-    out << json{{"count", models.size()}, {"gpus", std::move(list)}}.dump(2) << '\n';
+    out << Dump({{"count", models.size()}, {"gpus", std::move(list)}}) << '\n';
     return 0;
   }
   Table t({"MODEL", "ARCH", "MIG", "GRID", "PROFILES", "PCI IDS", "PLACEMENTS", "UNKNOWN"});
@@ -133,7 +146,7 @@ int RunMigProfiles(const MigOptions& o, std::ostream& out, std::ostream& err) {
   if (!gpu) return Report(gpu.error(), o, out, err);
   const mig::GpuModel& m = *gpu->model;
   if (o.json) {
-    out << api::ModelToJson(m, /*with_profiles=*/true).dump(2) << '\n';
+    out << Dump(api::ModelToJson(m, /*with_profiles=*/true)) << '\n';
     return 0;
   }
   out << ModelTitle(*gpu) << '\n';
@@ -178,11 +191,10 @@ int RunMigLayouts(const MigOptions& o, std::ostream& out, std::ostream& err) {
   if (o.json) {
     json list = json::array();
     for (std::size_t i = 0; i < shown; ++i) list.push_back(api::LayoutToJson(g, layouts[i]));
-    out << json{{"gpu", g.model().name},
-                {"maximal", o.maximal},
-                {"count", layouts.size()},
-                {"layouts", std::move(list)}}
-               .dump(2)
+    out << Dump({{"gpu", g.model().name},
+                 {"maximal", o.maximal},
+                 {"count", layouts.size()},
+                 {"layouts", std::move(list)}})
         << '\n';
     return 0;
   }
@@ -219,16 +231,14 @@ int RunMigCheck(const MigOptions& o, std::ostream& out, std::ostream& err) {
   Result<mig::Layout> layout = mig::ResolvePlacementSpecs(g, specs);
   if (!layout) {
     if (o.json) {
-      out << json{{"gpu", g.model().name}, {"valid", false}, {"reason", layout.error().message}}.dump(2)
-          << '\n';
-      return ExitFor(layout.error());
+      out << Dump({{"gpu", g.model().name}, {"valid", false}, {"reason", layout.error().message}}) << '\n';
+      return CheckExit(layout.error());
     }
     err << "invalid on " << g.model().name << ": " << layout.error().message << '\n';
-    return ExitFor(layout.error());
+    return CheckExit(layout.error());
   }
   if (o.json) {
-    out << json{{"gpu", g.model().name}, {"valid", true}, {"placements", api::LayoutToJson(g, *layout)}}.dump(
-               2)
+    out << Dump({{"gpu", g.model().name}, {"valid", true}, {"placements", api::LayoutToJson(g, *layout)}})
         << '\n';
     return 0;
   }
@@ -262,7 +272,7 @@ int RunMigResolve(const MigOptions& o, std::ostream& out, std::ostream& err) {
   if (!q) return Report(q.error(), o, out, err);
   const mig::Profile& p = g.model().profiles[static_cast<std::size_t>(*q)];
   if (o.json) {
-    out << json{{"gpu", g.model().name}, {"profile", api::ProfileToJson(g.model(), p)}}.dump(2) << '\n';
+    out << Dump({{"gpu", g.model().name}, {"profile", api::ProfileToJson(g.model(), p)}}) << '\n';
     return 0;
   }
   out << fmt::format("{} on {}: {} compute slice{}, {}, {} milli-GPU\n", p.name, g.model().name,
@@ -305,12 +315,21 @@ Result<std::vector<mig::PlanGpu>> ParseGpuList(const std::string& text) {
 
 Result<std::string> ReadFile(const std::string& path) {
   constexpr std::size_t kMaxBytes = (1 << 20) + 1;  // the parser refuses more than 1 MiB
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Fail(ErrorCode::kNotFound, "cannot read {}: {}", path, std::strerror(errno));
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Fail(ErrorCode::kInvalidArgument, "cannot read {}: it is a directory", path);
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) {
+    const int e = errno;
+    return Fail(e == ENOENT   ? ErrorCode::kNotFound
+                : e == EACCES ? ErrorCode::kPermissionDenied
+                              : ErrorCode::kInvalidArgument,
+                "cannot read {}: {}", path, std::strerror(e));
+  }
   std::string text(kMaxBytes, '\0');
-  f.read(text.data(), static_cast<std::streamsize>(kMaxBytes));
-  text.resize(static_cast<std::size_t>(f.gcount()));
-  if (f.bad()) return Fail(ErrorCode::kInvalidArgument, "cannot read {}: read error", path);
+  text.resize(std::fread(text.data(), 1, kMaxBytes, f.get()));
+  if (std::ferror(f.get())) return Fail(ErrorCode::kInvalidArgument, "cannot read {}: read error", path);
   return text;
 }
 
@@ -331,7 +350,7 @@ int RunMigPlan(const MigOptions& o, std::ostream& out, std::ostream& err) {
   if (o.json) {
     json list = json::array();
     for (const mig::GpuPlan& p : *plans) list.push_back(api::GpuPlanToJson(p));
-    out << json{{"config", o.config}, {"gpus", std::move(list)}}.dump(2) << '\n';
+    out << Dump({{"config", o.config}, {"gpus", std::move(list)}}) << '\n';
     return 0;
   }
   out << fmt::format("config '{}' from {} on {} GPU{}\n", o.config, o.file, plans->size(),

@@ -39,10 +39,12 @@ class FakeClock final : public Clock {
  public:
   static constexpr std::int64_t kDefaultStartUnixMs = 1767225600000;  // 2026-01-01T00:00:00Z
 
-  explicit FakeClock(std::int64_t start_unix_ms = kDefaultStartUnixMs) : wall_ms_(start_unix_ms) {}
+  explicit FakeClock(std::int64_t start_unix_ms = kDefaultStartUnixMs)
+      : wall_ns_(start_unix_ms * 1'000'000) {}
 
   WallTime WallNow() const override {
-    return WallTime(std::chrono::milliseconds(wall_ms_.load(std::memory_order_acquire)));
+    return WallTime(std::chrono::duration_cast<WallTime::duration>(
+        std::chrono::nanoseconds(wall_ns_.load(std::memory_order_acquire))));
   }
   MonoTime MonoNow() const override {
     return MonoTime(std::chrono::nanoseconds(mono_ns_.load(std::memory_order_acquire)));
@@ -52,13 +54,12 @@ class FakeClock final : public Clock {
   void Advance(std::chrono::nanoseconds d) {
     if (d.count() <= 0) return;
     mono_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
-    wall_ms_.fetch_add(std::chrono::duration_cast<std::chrono::milliseconds>(d).count(),
-                       std::memory_order_acq_rel);
+    wall_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
   }
-  void SetWall(std::int64_t unix_ms) { wall_ms_.store(unix_ms, std::memory_order_release); }
+  void SetWall(std::int64_t unix_ms) { wall_ns_.store(unix_ms * 1'000'000, std::memory_order_release); }
 
  private:
-  std::atomic<std::int64_t> wall_ms_;
+  std::atomic<std::int64_t> wall_ns_;  // nanoseconds since the Unix epoch
   std::atomic<std::int64_t> mono_ns_{0};
 };
 

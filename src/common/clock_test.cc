@@ -26,6 +26,13 @@ TEST(FakeClockTest, NegativeAdvanceIsIgnoredAndSetWallDoesNotMoveMonotonic) {
   EXPECT_EQ(clock.MonoNow(), mono0);
 }
 
+TEST(FakeClockTest, SubMillisecondStepsReachWallTime) {
+  FakeClock clock;
+  const auto wall0 = clock.WallNow();
+  for (int i = 0; i < 1000; ++i) clock.Advance(std::chrono::microseconds(500));
+  EXPECT_EQ(clock.WallNow() - wall0, milliseconds(500));
+}
+
 TEST(RealClockTest, MonotonicDoesNotGoBackwards) {
   RealClock clock;
   const auto a = clock.MonoNow();

@@ -25,27 +25,34 @@ class Rng {
   // Uniform integer in [lo, hi] (inclusive); lo > hi returns lo. Unbiased (rejection sampling).
   std::int64_t Uniform(std::int64_t lo, std::int64_t hi) {
     if (hi <= lo) return lo;
-    const std::uint64_t span = static_cast<std::uint64_t>(hi - lo) + 1;
-    if (span == 0) return static_cast<std::int64_t>(Next());  // full 64-bit range
-    const std::uint64_t limit = UINT64_MAX - UINT64_MAX % span;
-    std::uint64_t x;
-    do {
-      x = Next();
-    } while (x >= limit);
-    return lo + static_cast<std::int64_t>(x % span);
+    // Unsigned arithmetic: the span of [INT64_MIN, INT64_MAX] does not fit an int64.
+    const std::uint64_t span = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(lo) + UniformBelowOrEqual(span));
   }
 
   // True with probability numerator/denominator.
   bool Chance(std::uint64_t numerator, std::uint64_t denominator) {
     if (denominator == 0) return false;
     if (numerator >= denominator) return true;
-    return static_cast<std::uint64_t>(Uniform(0, static_cast<std::int64_t>(denominator) - 1)) < numerator;
+    return UniformBelowOrEqual(denominator - 1) < numerator;
   }
 
   // A new independent generator whose seed is drawn from this one.
   Rng Fork() { return Rng(Next()); }
 
  private:
+  // Uniform in [0, max], unbiased.
+  std::uint64_t UniformBelowOrEqual(std::uint64_t max) {
+    if (max == UINT64_MAX) return Next();
+    const std::uint64_t span = max + 1;
+    const std::uint64_t limit = UINT64_MAX - UINT64_MAX % span;
+    std::uint64_t x;
+    do {
+      x = Next();
+    } while (x >= limit);
+    return x % span;
+  }
+
   std::uint64_t seed_;
   std::mt19937_64 engine_;
 };

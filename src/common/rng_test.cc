@@ -39,6 +39,24 @@ TEST(RngTest, UniformStaysInRangeAndCoversIt) {
   EXPECT_EQ(rng.Uniform(5, 1), 5);
 }
 
+TEST(RngTest, FullAndHugeRangesHaveNoOverflow) {
+  Rng rng(3);
+  bool negative = false, positive = false;
+  for (int i = 0; i < 64; ++i) {
+    const std::int64_t x = rng.Uniform(INT64_MIN, INT64_MAX);
+    negative |= x < 0;
+    positive |= x > 0;
+  }
+  EXPECT_TRUE(negative && positive);
+  int hits = 0;
+  for (int i = 0; i < 1000; ++i) hits += rng.Chance(1, UINT64_MAX);
+  EXPECT_EQ(hits, 0);  // probability 1000 / 2^64
+  hits = 0;
+  for (int i = 0; i < 1000; ++i) hits += rng.Chance(UINT64_MAX / 2, UINT64_MAX);
+  EXPECT_GT(hits, 400);
+  EXPECT_LT(hits, 600);
+}
+
 TEST(RngTest, ChanceEdges) {
   Rng rng(1);
   EXPECT_FALSE(rng.Chance(0, 10));

@@ -50,7 +50,10 @@ using MilliGpu = Quantity<struct MilliGpuTag>;
 // exceeds 1 EiB.
 Result<MiB> ParseMemory(std::string_view text);
 
-// "9856 MiB" -> "9.62 GiB"; used in tables for people. Two decimals, truncated like nvidia-smi.
-std::string FormatMemory(MiB mib);
+// "9856 MiB" -> "9.62 GiB"; used in tables for people. Two decimals rounded as nvidia-smi's
+// printf("%.2f") rounds (to nearest, ties to even), so catalog figures print as nvidia-smi shows
+// them. kUp rounds up instead, for requests: "at least 39.26 GiB" never understates a request.
+enum class Rounding { kNearestEven, kUp };
+std::string FormatMemory(MiB mib, Rounding rounding = Rounding::kNearestEven);
 
 }  // namespace gpuslice

@@ -38,10 +38,20 @@ TEST(ParseMemoryTest, RejectsGarbageWithTheText) {
   }
 }
 
-TEST(FormatMemoryTest, TruncatesToHundredthsLikeNvidiaSmi) {
-  EXPECT_EQ(FormatMemory(MiB(9856)), "9.62 GiB");
+TEST(FormatMemoryTest, RoundsLikeNvidiaSmiPrintf) {
+  // Values nvidia-smi -lgip prints, from the catalog's MiB (multiples of 64 MiB).
+  EXPECT_EQ(FormatMemory(MiB(9856)), "9.62 GiB");    // 9.625: tie, to even
+  EXPECT_EQ(FormatMemory(MiB(11968)), "11.69 GiB");  // 11.6875
+  EXPECT_EQ(FormatMemory(MiB(24000)), "23.44 GiB");  // 23.4375
+  EXPECT_EQ(FormatMemory(MiB(47488)), "46.38 GiB");  // 46.375: tie, to even
   EXPECT_EQ(FormatMemory(MiB(40192)), "39.25 GiB");
   EXPECT_EQ(FormatMemory(MiB(0)), "0.00 GiB");
+  EXPECT_EQ(FormatMemory(MiB(-2048)), "-2.00 GiB");
+}
+
+TEST(FormatMemoryTest, RoundUpNeverUnderstates) {
+  EXPECT_EQ(FormatMemory(MiB(40193), Rounding::kUp), "39.26 GiB");
+  EXPECT_EQ(FormatMemory(MiB(40192), Rounding::kUp), "39.25 GiB");
 }
 
 TEST(QuantityTest, ArithmeticStaysInUnit) {

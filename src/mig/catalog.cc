@@ -46,7 +46,14 @@ const Catalog& Catalog::BuiltIn() {
 
 Result<void> Catalog::Check(std::span<const GpuModel> models) {
   std::set<std::string> names;
+  std::set<std::uint32_t> pci_ids;
   for (const GpuModel& m : models) {
+    for (std::uint32_t id : m.pci_ids) {
+      if (!pci_ids.insert(id).second) {
+        return Fail(ErrorCode::kInternal, "model {}: PCI id 0x{:08X} belongs to another model too", m.name,
+                    id);
+      }
+    }
     auto claim = [&](std::string_view n) -> Result<void> {
       if (!names.insert(NormalizeGpuName(n)).second) {
         return Fail(ErrorCode::kInternal, "model {}: name or alias '{}' is used twice", m.name, n);
@@ -76,7 +83,7 @@ Result<void> Catalog::Check(std::span<const GpuModel> models) {
     }
     std::set<std::string> profile_names;
     for (const Profile& p : m.profiles) {
-      if (!profile_names.insert(p.name).second) {
+      if (!profile_names.insert(NormalizeGpuName(p.name)).second) {
         return Fail(ErrorCode::kInternal, "model {}: profile {} twice", m.name, p.name);
       }
       if (p.size_units <= 0 || p.size_units > m.memory_units || p.compute_slices <= 0 ||

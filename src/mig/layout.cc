@@ -33,6 +33,9 @@ Result<Geometry> Geometry::Build(const GpuModel& model) {
     return Fail(ErrorCode::kUnimplemented, "{}: placement grid of {} units is not supported", model.name,
                 units);
   }
+  if (model.compute_slices <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "{}: {} compute slices", model.name, model.compute_slices);
+  }
   if (model.profiles.empty() || model.profiles.size() > static_cast<std::size_t>(kMaxProfiles)) {
     return Fail(ErrorCode::kInvalidArgument, "{}: {} profiles (1 to {} supported)", model.name,
                 model.profiles.size(), kMaxProfiles);
@@ -40,7 +43,8 @@ Result<Geometry> Geometry::Build(const GpuModel& model) {
   Geometry g(model);
   for (std::size_t q = 0; q < model.profiles.size(); ++q) {
     const Profile& p = model.profiles[q];
-    if (p.size_units <= 0 || p.size_units > units || p.compute_slices <= 0 || p.max_count <= 0) {
+    if (p.size_units <= 0 || p.size_units > units || p.compute_slices <= 0 ||
+        p.compute_slices > model.compute_slices || p.max_count <= 0) {
       return Fail(ErrorCode::kInvalidArgument, "{}: profile {} has an impossible shape", model.name, p.name);
     }
     g.size_mask_[q] = static_cast<UnitMask>((1u << p.size_units) - 1);
@@ -111,6 +115,7 @@ void Geometry::Add(Occupancy& occ, Placement p) const {
   if (prof.media == MediaAttr::kMeAll) occ.media_all = true;
 }
 
+// MediaAllows admits at most one "+me.all" instance per GPU, so removing one clears the flag.
 void Geometry::Remove(Occupancy& occ, Placement p) const {
   const Profile& prof = model_->profiles[p.profile];
   occ.units = static_cast<UnitMask>(occ.units & ~Mask(p));

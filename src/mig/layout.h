@@ -138,7 +138,7 @@ class Geometry {
   // backtracking so that an arrangement is found whenever one exists. The result lists the new
   // placements in the order of `profiles`. Errors (kResourceExhausted) say why it cannot fit:
   // a profile over its maximum, more units or compute slices than the GPU has, a media rule, or
-  // "no arrangement" with the largest subset that did fit.
+  // "no arrangement" with a largest subset of the request that does fit.
   Result<std::vector<Placement>> Arrange(const Occupancy& occ, std::span<const int> profiles) const;
 
   // The smallest profile that satisfies `request`, ordered by cost in milli-GPU, then units,
@@ -154,6 +154,8 @@ class Geometry {
  private:
   explicit Geometry(const GpuModel& model) : model_(&model) {}
   bool MediaAllows(const Occupancy& occ, int profile) const;
+  Result<void> CheckArrangeLimits(const Occupancy& occ, std::span<const int> profiles) const;
+  std::optional<std::vector<Placement>> Search(const Occupancy& occ, std::span<const int> profiles) const;
 
   const GpuModel* model_;
   std::array<UnitMask, kMaxProfiles> start_mask_{};  // allowed starts per profile

@@ -66,7 +66,6 @@ struct ArrangeSearch {
   std::vector<int> order;         // indices into the request, pickiest first
   std::vector<int> profile_of;    // request index -> profile
   std::vector<Placement> chosen;  // by position in `order`
-  std::vector<Placement> best_partial;
   // (depth, units) pairs known to fail. The order of placement is fixed, so at a given depth
   // everything in the occupancy but the units mask is the same: the mask decides the outcome.
   // Remembering failures bounds the search by depth * 2^U states however many permutations of
@@ -89,9 +88,6 @@ struct ArrangeSearch {
       const Placement p{q, s};
       geometry.Add(occ, p);
       chosen[depth] = p;
-      if (depth + 1 > best_partial.size()) {
-        best_partial.assign(chosen.begin(), chosen.begin() + static_cast<long>(depth) + 1);
-      }
       if (Run(occ, depth + 1)) return true;
       geometry.Remove(occ, p);
     }
@@ -102,12 +98,14 @@ struct ArrangeSearch {
 
 }  // namespace
 
-Result<std::vector<Placement>> Geometry::Arrange(const Occupancy& occ, std::span<const int> profiles) const {
-  // Cheap necessary conditions first, each with its own precise message.
+// Cheap necessary conditions, each with its own precise message.
+Result<void> Geometry::CheckArrangeLimits(const Occupancy& occ, std::span<const int> profiles) const {
   std::array<int, kMaxProfiles> want{};
   int units = std::popcount(static_cast<unsigned>(occ.units));
   int compute = occ.compute_slices;
-  int exclusive_media = occ.media_exclusive;
+  int exclusive = 0;   // requested +me / +me.all
+  int with_media = 0;  // requested profiles that are not -me
+  const Profile* me_all = nullptr;
   for (int q : profiles) {
     if (q < 0 || q >= num_profiles()) {
       return Fail(ErrorCode::kInvalidArgument, "{} has no profile #{}", model_->name, q);
@@ -116,7 +114,9 @@ Result<std::vector<Placement>> Geometry::Arrange(const Occupancy& occ, std::span
     ++want[q];
     units += prof.size_units;
     compute += prof.compute_slices;
-    exclusive_media += ExclusiveMedia(prof.media) ? 1 : 0;
+    exclusive += ExclusiveMedia(prof.media) ? 1 : 0;
+    with_media += prof.media != MediaAttr::kNoMe ? 1 : 0;
+    if (prof.media == MediaAttr::kMeAll) me_all = &prof;
   }
   for (int q = 0; q < num_profiles(); ++q) {
     const Profile& prof = model_->profiles[q];
@@ -138,13 +138,24 @@ Result<std::vector<Placement>> Geometry::Arrange(const Occupancy& occ, std::span
     return Fail(ErrorCode::kResourceExhausted, "needs {} compute slices but {} has {}", compute, model_->name,
                 model_->compute_slices);
   }
-  if (exclusive_media > 1) {
+  if (exclusive + occ.media_exclusive > 1) {
     return Fail(ErrorCode::kResourceExhausted,
-                "asks for {} instances with +me or +me.all, but a GPU has media engines for one",
-                exclusive_media);
+                "asks for {} instance{} with +me or +me.all{}, but a GPU has media engines for one",
+                exclusive, exclusive == 1 ? "" : "s",
+                occ.media_exclusive > 0 ? fmt::format(" ({} already on the GPU)", occ.media_exclusive) : "");
   }
+  if ((me_all != nullptr || occ.media_all) && with_media + occ.with_media > 1) {
+    return Fail(ErrorCode::kResourceExhausted,
+                "{} takes every media engine, so every other instance must be a -me profile",
+                me_all != nullptr ? me_all->name : "the +me.all instance already on the GPU");
+  }
+  return {};
+}
 
-  ArrangeSearch search{*this, {}, {profiles.begin(), profiles.end()}, {}, {}};
+// The backtracking search behind Arrange; nullopt when no arrangement exists.
+std::optional<std::vector<Placement>> Geometry::Search(const Occupancy& occ,
+                                                       std::span<const int> profiles) const {
+  ArrangeSearch search{*this, {}, {profiles.begin(), profiles.end()}, {}};
   search.order.resize(profiles.size());
   std::iota(search.order.begin(), search.order.end(), 0);
   // Pickiest first: fewest allowed starts, then largest, then profile index.
@@ -161,20 +172,39 @@ Result<std::vector<Placement>> Geometry::Arrange(const Occupancy& occ, std::span
   });
   search.chosen.resize(profiles.size());
   Occupancy work = occ;
-  if (!search.Run(work, 0)) {
-    std::vector<std::string> names;
-    for (int q : profiles) names.push_back(model_->profiles[q].name);
-    return Fail(ErrorCode::kResourceExhausted,
-                "no legal arrangement of {} on {}{}; at most {} of the {} fit together (e.g. {})",
-                fmt::join(names, ", "), model_->name,
-                occ.units != 0 ? " beside the instances already there" : "", search.best_partial.size(),
-                profiles.size(), Describe(search.best_partial));
-  }
+  if (!search.Run(work, 0)) return std::nullopt;
   std::vector<Placement> result(profiles.size());
   for (std::size_t i = 0; i < search.order.size(); ++i) {
     result[static_cast<std::size_t>(search.order[i])] = search.chosen[i];
   }
   return result;
+}
+
+Result<std::vector<Placement>> Geometry::Arrange(const Occupancy& occ, std::span<const int> profiles) const {
+  if (Result<void> ok = CheckArrangeLimits(occ, profiles); !ok) return Fail(ok.error());
+  if (std::optional<std::vector<Placement>> placed = Search(occ, profiles)) return std::move(*placed);
+
+  // Explain: the largest subset that does fit (subsets by decreasing size; a request holds at
+  // most memory_units <= 16 instances, so this is bounded, and it runs only on failure).
+  std::vector<Placement> example;
+  const std::size_t n = profiles.size();
+  for (std::size_t k = n - 1; k > 0 && example.empty(); --k) {
+    for (std::uint32_t mask = 1; mask < (1u << n) && example.empty(); ++mask) {
+      if (static_cast<std::size_t>(std::popcount(mask)) != k) continue;
+      std::vector<int> subset;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (mask >> i & 1u) subset.push_back(profiles[i]);
+      }
+      if (std::optional<std::vector<Placement>> placed = Search(occ, subset)) example = std::move(*placed);
+    }
+  }
+  std::vector<std::string> names;
+  for (int q : profiles) names.push_back(model_->profiles[q].name);
+  return Fail(ErrorCode::kResourceExhausted,
+              "no legal arrangement of {} on {}{}; at most {} of the {} fit together{}",
+              fmt::join(names, ", "), model_->name,
+              occ.units != 0 ? " beside the instances already there" : "", example.size(), n,
+              example.empty() ? "" : fmt::format(" (e.g. {})", Describe(example)));
 }
 
 }  // namespace gpuslice::mig

@@ -203,6 +203,37 @@ TEST(ArrangeTest, ReportsBestPartialWhenGeometryForbids) {
   EXPECT_THAT(r2.error().message, HasSubstr("needs 9 memory units"));
 }
 
+TEST(ArrangeTest, FailureNamesALargestSubsetThatFits) {
+  const Geometry& g = GeometryOf("A100-40GB");
+  // 4g needs units 0-3, which the 1g@0 blocks; the 2g alone still fits.
+  const Result<std::vector<Placement>> r =
+      g.Arrange(Occ(g, {P(g, "1g.5gb", 0)}),
+                std::vector{g.model().ProfileIndex("4g.20gb"), g.model().ProfileIndex("2g.10gb")});
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("at most 1 of the 2 fit together (e.g. 2g.10gb@"));
+}
+
+TEST(ArrangeTest, MediaRulesHaveTheirOwnMessages) {
+  const Geometry& rtx = GeometryOf("RTX-PRO-6000");
+  const std::vector<int> me_all_and_plain{rtx.model().ProfileIndex("1g.24gb"),
+                                          rtx.model().ProfileIndex("1g.24gb+me.all")};
+  const Result<std::vector<Placement>> r = rtx.Arrange(Occupancy{}, me_all_and_plain);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "1g.24gb+me.all takes every media engine, so every other instance must be a -me profile");
+  const std::vector<int> me_all_and_no_me{rtx.model().ProfileIndex("1g.24gb-me"),
+                                          rtx.model().ProfileIndex("1g.24gb+me.all")};
+  EXPECT_TRUE(rtx.Arrange(Occupancy{}, me_all_and_no_me));
+
+  const Geometry& a30 = GeometryOf("A30");
+  const Result<std::vector<Placement>> two =
+      a30.Arrange(Occ(a30, {P(a30, "1g.6gb+me", 0)}), std::vector{a30.model().ProfileIndex("2g.12gb+me")});
+  ASSERT_FALSE(two);
+  EXPECT_EQ(
+      two.error().message,
+      "asks for 1 instance with +me or +me.all (1 already on the GPU), but a GPU has media engines for one");
+}
+
 TEST(EnumerateTest, A100MaximalMixesWithoutMediaOrDoubleMemory) {
   // The maximal combinations of 1g.5gb/2g.10gb/3g.20gb/4g.20gb/7g.40gb on an A100, derived by
   // hand from the placement table {0..6}:1, {0,2,4}:2, {0,4}:4, {0}:4, {0}:8. Counts are

@@ -53,7 +53,7 @@ int MediaRank(MediaAttr m) {
 
 std::string DescribeRequest(const SizeRequest& r) {
   std::string out;
-  if (r.memory) out += fmt::format("at least {}", FormatMemory(*r.memory));
+  if (r.memory) out += fmt::format("at least {}", FormatMemory(*r.memory, Rounding::kUp));
   if (r.compute_slices > 0) {
     out += fmt::format("{}{} compute slice{}", out.empty() ? "at least " : " and ", r.compute_slices,
                        r.compute_slices == 1 ? "" : "s");
