@@ -25,10 +25,11 @@ U128 BytesPerUnit(std::string_view suffix) {
   if (s == "k" || s == "ki" || s == "kib") return kKi;
   if (s == "g" || s == "gi" || s == "gib") return kKi * kKi * kKi;
   if (s == "t" || s == "ti" || s == "tib") return kKi * kKi * kKi * kKi;
-  if (s == "kb") return 1000;
-  if (s == "mb") return 1000 * 1000;
-  if (s == "gb") return 1000ull * 1000 * 1000;
-  if (s == "tb") return 1000ull * 1000 * 1000 * 1000;
+  constexpr U128 kK = 1000;
+  if (s == "kb") return kK;
+  if (s == "mb") return kK * kK;
+  if (s == "gb") return kK * kK * kK;
+  if (s == "tb") return kK * kK * kK * kK;
   return 0;
 }
 
@@ -70,7 +71,7 @@ Result<MiB> ParseMemory(std::string_view text) {
   }
   U128 divisor = 1;
   for (int k = 0; k < scale; ++k) divisor *= 10;
-  constexpr U128 kMiB = 1024 * 1024;
+  constexpr U128 kMiB = U128{1024} * 1024;
   // ceil(digits * unit / divisor / MiB), exactly.
   const U128 bytes_num = digits * unit;
   const U128 den = divisor * kMiB;
