@@ -1,0 +1,377 @@
+#include "sched/scheduler.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <tuple>
+
+#include "sched/scheduler_internal.h"
+
+namespace gpuslice::sched {
+namespace {
+
+constexpr int kMaxGpusPerNode = 64;
+constexpr int kMaxGang = 64;
+constexpr int kWholeOnly = -2;  // ProfileFor: "whole" on a GPU without MIG
+constexpr std::string_view kWhole = "whole";
+
+std::tuple<int, std::int64_t, std::uint64_t> PendingKey(const Job& j) {
+  return {-j.priority, j.submit_ms, j.id.value()};
+}
+
+}  // namespace
+
+std::string_view GpuModeName(GpuMode mode) {
+  switch (mode) {
+    case GpuMode::kDynamic: return "dynamic";
+    case GpuMode::kWhole: return "whole";
+    case GpuMode::kCordoned: return "cordoned";
+    case GpuMode::kDraining: return "draining";
+  }
+  return "dynamic";
+}
+
+std::string_view JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kPending: return "pending";
+    case JobState::kRunning: return "running";
+    case JobState::kFinished: return "finished";
+    case JobState::kCancelled: return "cancelled";
+  }
+  return "pending";
+}
+
+std::string_view PendingKindName(PendingKind kind) {
+  switch (kind) {
+    case PendingKind::kNone: return "none";
+    case PendingKind::kQuota: return "quota";
+    case PendingKind::kNoLegalSlot: return "no-legal-slot";
+    case PendingKind::kUnschedulable: return "unschedulable";
+  }
+  return "none";
+}
+
+Scheduler::Scheduler(QuotaTree quota, SchedulerOptions options)
+    : quota_(std::move(quota)), options_(options) {}
+Scheduler::~Scheduler() = default;
+
+Scheduler::ModelState& Scheduler::ModelFor(const mig::GpuModel& model) {
+  for (auto& m : models_) {
+    if (m->model == &model) return *m;
+  }
+  auto m = std::make_unique<ModelState>();
+  m->index = static_cast<int>(models_.size());
+  m->model = &model;
+  if (model.mig_capable) {
+    if (Result<mig::Geometry> g = mig::Geometry::Build(model)) {
+      m->geometry = std::make_unique<mig::Geometry>(std::move(*g));
+      m->slots = std::make_unique<SlotIndex>(*m->geometry);
+      m->idle.resize(static_cast<std::size_t>(m->geometry->num_profiles()));
+    }
+  }
+  // AddClass returns the existing id for a known name.
+  m->quota_class = quota_.AddClass(model.name).value_or(ClassId());
+  models_.push_back(std::move(m));
+  return *models_.back();
+}
+
+Result<NodeId> Scheduler::AddNode(std::string name, const mig::GpuModel& model, int gpus, GpuMode mode) {
+  if (gpus < 1 || gpus > kMaxGpusPerNode) {
+    return Fail(ErrorCode::kInvalidArgument, "node {}: {} GPUs (1 to {})", name, gpus, kMaxGpusPerNode);
+  }
+  if (mode == GpuMode::kDynamic && !model.mig_capable) {
+    return Fail(ErrorCode::kInvalidArgument, "node {}: {} has no MIG, so its GPUs cannot be dynamic", name,
+                model.name);
+  }
+  ModelState& m = ModelFor(model);
+  const NodeId id(nodes_.size() + 1);
+  Node node{id, std::move(name), {}};
+  for (int i = 0; i < gpus; ++i) {
+    const auto ref = static_cast<GpuRef>(gpus_.size());
+    Gpu gpu;
+    gpu.node = id;
+    gpu.index = i;
+    gpu.model = &model;
+    gpu.geometry = m.geometry.get();
+    gpu.quota_class = m.quota_class;
+    gpu.mode = mode;
+    gpus_.push_back(std::move(gpu));
+    model_of_gpu_.push_back(m.index);
+    node.gpus.push_back(ref);
+    m.gpus.push_back(ref);
+    usage_.total_slices += model.mig_capable ? model.compute_slices : 1;
+    if (mode == GpuMode::kDynamic) {
+      ++m.dynamic_gpus;
+      m.slots->Upsert(ref, mig::Occupancy{});
+    } else if (mode == GpuMode::kWhole) {
+      ++m.whole_gpus;
+      m.free_whole.insert(ref);
+    }
+  }
+  nodes_.push_back(std::move(node));
+  return id;
+}
+
+// The profile a job's slice gets on model `m`: an index, -1 when the model cannot host it, or
+// kWholeOnly for a whole GPU without MIG.
+int Scheduler::ProfileFor(const Job& job, const ModelState& m) const {
+  const SliceRequest& r = job.request;
+  if (!r.gpu_model.empty() && mig::NormalizeGpuName(r.gpu_model) != mig::NormalizeGpuName(m.model->name)) {
+    return -1;
+  }
+  if (r.profile == kWhole) {
+    // A full-GPU instance on a dynamic MIG GPU; else a GPU in whole mode (or without MIG).
+    if (m.geometry != nullptr && m.dynamic_gpus > 0) {
+      if (const mig::Profile* full = m.model->FullProfile()) return m.model->ProfileIndex(full->name);
+    }
+    return m.whole_gpus > 0 ? kWholeOnly : -1;
+  }
+  if (m.geometry == nullptr || m.dynamic_gpus == 0) return -1;
+  if (!r.profile.empty()) return m.model->ProfileIndex(r.profile);
+  const Result<int> q = m.geometry->ResolveSize(r.size);
+  return q ? *q : -1;
+}
+
+Result<JobId> Scheduler::Submit(Job job) {
+  if (job.count < 1 || job.count > kMaxGang) {
+    return Fail(ErrorCode::kInvalidArgument, "job {}: count {} (1 to {})", job.name, job.count, kMaxGang);
+  }
+  if (!quota_.is_team(job.team)) return Fail(ErrorCode::kNotFound, "job {}: unknown team", job.name);
+  job.id = JobId(next_job_++);
+  job.state = JobState::kPending;
+  job.bindings.clear();
+  job.start_ms = -1;
+  job.pending = {};
+  pending_.insert(PendingKey(job));
+  const JobId id = job.id;
+  jobs_.emplace(id.value(), std::move(job));
+  return id;
+}
+
+const Job* Scheduler::FindJob(JobId id) const {
+  const auto it = jobs_.find(id.value());
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+// --- a job's placement -------------------------------------------------------------------------
+
+bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t) {
+  auto one = [&](const std::vector<GpuRef>* only) {
+    if (profile == kWholeOnly || (job.request.profile == kWhole && m.whole_gpus > 0)) {
+      if (PlaceWhole(m, only, t)) return true;
+      if (profile == kWholeOnly) return false;
+    }
+    return PlaceOneSlice(m, profile, only, now_ms, t);
+  };
+  if (!job.same_node) {
+    for (int i = 0; i < job.count; ++i) {
+      if (!one(nullptr)) return false;
+    }
+    return true;
+  }
+  // Same node: try the nodes in order; undo a node that cannot take the whole gang.
+  for (const Node& node : nodes_) {
+    std::vector<GpuRef> here;
+    for (GpuRef ref : node.gpus) {
+      if (model_of_gpu_[ref] == m.index) here.push_back(ref);
+    }
+    if (here.empty()) continue;
+    Tentative sub{t.job, t.cost, {}, {}, {}, {}, {}, {}};
+    bool ok = true;
+    for (int i = 0; i < job.count && ok; ++i) {
+      std::swap(sub, t);
+      ok = one(&here);
+      std::swap(sub, t);
+    }
+    if (ok) {
+      t = std::move(sub);
+      return true;
+    }
+    Rollback(sub);
+  }
+  return false;
+}
+
+// One job against every model that could host it, cheapest slice first. True when placed.
+bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::vector<Decision>& out) {
+  struct Candidate {
+    MilliGpu cost;
+    int model;
+    int profile;
+  };
+  std::vector<Candidate> candidates;
+  for (const auto& m : models_) {
+    const int q = ProfileFor(job, *m);
+    if (q == -1) continue;
+    const MilliGpu cost =
+        q >= 0 ? m->model->Cost(m->model->profiles[static_cast<std::size_t>(q)]) : MilliGpu(1000);
+    candidates.push_back({cost, m->index, q});
+  }
+  if (candidates.empty()) {
+    job.pending = {PendingKind::kUnschedulable, UnschedulableReason(job)};
+    return false;
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.cost, a.model) < std::tie(b.cost, b.model);
+  });
+  Pending first_quota, first_slot;
+  for (const Candidate& c : candidates) {
+    ModelState& m = *models_[static_cast<std::size_t>(c.model)];
+    const MilliGpu total(c.cost.value() * job.count);
+    const auto short_key = std::make_pair(job.team.value(), m.quota_class.value());
+    if (auto it = cache.short_of.find(short_key);
+        it != cache.short_of.end() && total.value() >= it->second.first) {
+      if (first_quota.kind == PendingKind::kNone) first_quota = {PendingKind::kQuota, it->second.second};
+      continue;
+    }
+    const QuotaRequest request{{m.quota_class, total}};
+    const Result<FitResult> fit = quota_.CheckFit(job.team, request);
+    if (!fit || fit->mode == FitMode::kNoFit) {
+      std::string why = fit ? "over quota: " + fit->reason : fit.error().message;
+      // Usage only grows within a pass, so this amount or more stays short until the next one.
+      cache.short_of[short_key] = {total.value(), why};
+      if (first_quota.kind == PendingKind::kNone) first_quota = {PendingKind::kQuota, std::move(why)};
+      continue;
+    }
+    if (job.count == 1 && cache.no_slot.contains({c.model, c.profile})) {
+      if (first_slot.kind == PendingKind::kNone)
+        first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile)};
+      continue;
+    }
+    Tentative t{job.id, c.cost, {}, {}, {}, {}, {}, {}};
+    if (!PlaceOn(job, m, c.profile, now_ms, t)) {
+      Rollback(t);
+      if (job.count == 1) cache.no_slot.insert({c.model, c.profile});
+      if (first_slot.kind == PendingKind::kNone)
+        first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile)};
+      continue;
+    }
+    (void)quota_.Admit(job.team, request);  // CheckFit said it fits; nothing changed in between
+    for (const Decision& d : t.decisions) {
+      usage_.instances_created += d.kind == Decision::Kind::kCreateInstance;
+      usage_.instances_destroyed += d.kind == Decision::Kind::kDestroyInstance;
+      out.push_back(d);
+    }
+    job.bindings = std::move(t.bindings);
+    job.state = JobState::kRunning;
+    job.start_ms = now_ms;
+    job.pending = {};
+    return true;
+  }
+  job.pending = first_slot.kind != PendingKind::kNone ? first_slot : first_quota;
+  return false;
+}
+
+std::string Scheduler::UnschedulableReason(const Job& job) const {
+  const SliceRequest& r = job.request;
+  if (!r.gpu_model.empty()) {
+    bool present = false;
+    for (const auto& m : models_) {
+      present |= mig::NormalizeGpuName(r.gpu_model) == mig::NormalizeGpuName(m->model->name);
+    }
+    if (!present) return fmt::format("no {} GPU in the cluster", r.gpu_model);
+  }
+  if (!r.profile.empty()) {
+    return fmt::format("no GPU model in the cluster has profile '{}' on a GPU that can cut it", r.profile);
+  }
+  std::string why;
+  for (const auto& m : models_) {
+    if (m->geometry == nullptr) continue;
+    if (Result<int> q = m->geometry->ResolveSize(r.size); !q) why = q.error().message;
+  }
+  return why.empty() ? "no GPU model in the cluster can host it"
+                     : "no GPU model in the cluster can host it: " + why;
+}
+
+std::string Scheduler::NoSlotReason(const Job& job, const ModelState& m, int profile) const {
+  const std::string shape =
+      profile >= 0 ? m.model->profiles[static_cast<std::size_t>(profile)].name : std::string("a whole GPU");
+  return fmt::format("quota fits, but no {} GPU has a legal free slot for {}{} right now", m.model->name,
+                     job.count > 1 ? fmt::format("{} x ", job.count) : "", shape);
+}
+
+// --- events -----------------------------------------------------------------------------------
+
+void Scheduler::ReleaseJob(Job& job, std::int64_t now_ms) {
+  std::map<std::uint64_t, std::int64_t> per_class;
+  for (const Binding& b : job.bindings) {
+    per_class[gpus_[b.gpu].quota_class.value()] += b.cost.value();
+    if (b.instance.valid()) {
+      SetIdle(b.gpu, b.instance, now_ms);
+    } else {
+      ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[b.gpu])];
+      gpus_[b.gpu].whole_job = JobId();
+      usage_.busy_slices -= m.model->mig_capable ? m.model->compute_slices : 1;
+      m.free_whole.insert(b.gpu);
+    }
+  }
+  QuotaRequest request;
+  for (const auto& [cls, amount] : per_class) request.push_back({ClassId(cls), MilliGpu(amount)});
+  (void)quota_.Release(job.team, request);  // admitted with exactly these amounts
+  job.bindings.clear();
+}
+
+Result<void> Scheduler::Finish(JobId id, std::int64_t now_ms) {
+  const auto it = jobs_.find(id.value());
+  if (it == jobs_.end()) return Fail(ErrorCode::kNotFound, "no job {}", id.value());
+  Job& job = it->second;
+  if (job.state != JobState::kRunning) {
+    return Fail(ErrorCode::kFailedPrecondition, "job {} is {}, not running", job.name,
+                JobStateName(job.state));
+  }
+  ReleaseJob(job, now_ms);
+  job.state = JobState::kFinished;
+  return {};
+}
+
+Result<void> Scheduler::Cancel(JobId id, std::int64_t now_ms) {
+  const auto it = jobs_.find(id.value());
+  if (it == jobs_.end()) return Fail(ErrorCode::kNotFound, "no job {}", id.value());
+  Job& job = it->second;
+  if (job.state == JobState::kPending) {
+    pending_.erase(PendingKey(job));
+  } else if (job.state == JobState::kRunning) {
+    ReleaseJob(job, now_ms);
+  } else {
+    return Fail(ErrorCode::kFailedPrecondition, "job {} has already ended ({})", job.name,
+                JobStateName(job.state));
+  }
+  job.state = JobState::kCancelled;
+  return {};
+}
+
+void Scheduler::ExpireIdle(std::int64_t now_ms, std::vector<Decision>& out) {
+  for (const auto& m : models_) {
+    const std::vector<GpuRef> gpus(m->gpus_with_idle.begin(), m->gpus_with_idle.end());
+    for (GpuRef ref : gpus) {
+      std::vector<Instance> expired;
+      for (const Instance& inst : gpus_[ref].instances) {
+        if (!inst.job.valid() && now_ms - inst.idle_since_ms >= options_.warm_idle_ms)
+          expired.push_back(inst);
+      }
+      for (const Instance& inst : expired) {
+        DestroyInstance(ref, inst.id);
+        ++usage_.instances_destroyed;
+        out.push_back({Decision::Kind::kDestroyInstance, ref, inst.id, inst.placement, {}});
+      }
+    }
+  }
+}
+
+std::vector<Decision> Scheduler::Schedule(std::int64_t now_ms) {
+  std::vector<Decision> out;
+  ExpireIdle(now_ms, out);
+  PassCache cache;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Job& job = jobs_.at(std::get<2>(*it));
+    if (TryPlace(job, now_ms, cache, out)) {
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+}  // namespace gpuslice::sched

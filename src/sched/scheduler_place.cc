@@ -1,0 +1,242 @@
+// Scheduler: instance bookkeeping and the placement of one job (steps 2-4 of scheduler.h).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <tuple>
+
+#include "sched/scheduler.h"
+#include "sched/scheduler_internal.h"
+
+namespace gpuslice::sched {
+namespace {
+
+int Slices(const Gpu& gpu, const mig::Placement& p) {
+  return gpu.model->profiles[static_cast<std::size_t>(p.profile)].compute_slices;
+}
+
+}  // namespace
+
+// --- instance bookkeeping -------------------------------------------------------------------
+
+void Scheduler::Reindex(GpuRef ref) {
+  const Gpu& gpu = gpus_[ref];
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  if (gpu.mode == GpuMode::kDynamic && m.slots) m.slots->Upsert(ref, gpu.occupancy);
+  bool has_idle = false;
+  for (const Instance& inst : gpu.instances) has_idle |= !inst.job.valid();
+  if (has_idle) {
+    m.gpus_with_idle.insert(ref);
+  } else {
+    m.gpus_with_idle.erase(ref);
+  }
+}
+
+InstanceId Scheduler::CreateInstance(GpuRef ref, mig::Placement p, std::int64_t now_ms) {
+  Gpu& gpu = gpus_[ref];
+  const InstanceId id(next_instance_++);
+  gpu.geometry->Add(gpu.occupancy, p);
+  gpu.instances.push_back({id, p, JobId(), now_ms});
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  m.idle[static_cast<std::size_t>(p.profile)].insert({ref, id.value()});
+  usage_.idle_slices += Slices(gpu, p);
+  Reindex(ref);
+  return id;
+}
+
+void Scheduler::DestroyInstance(GpuRef ref, InstanceId id) {
+  Gpu& gpu = gpus_[ref];
+  const auto it =
+      std::find_if(gpu.instances.begin(), gpu.instances.end(), [&](const Instance& i) { return i.id == id; });
+  if (it == gpu.instances.end() || it->job.valid()) return;  // never destroy a busy instance
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  m.idle[static_cast<std::size_t>(it->placement.profile)].erase({ref, id.value()});
+  usage_.idle_slices -= Slices(gpu, it->placement);
+  gpu.geometry->Remove(gpu.occupancy, it->placement);
+  gpu.instances.erase(it);
+  Reindex(ref);
+}
+
+void Scheduler::SetBusy(GpuRef ref, InstanceId id, JobId job) {
+  Gpu& gpu = gpus_[ref];
+  for (Instance& inst : gpu.instances) {
+    if (inst.id != id || inst.job.valid()) continue;
+    ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+    m.idle[static_cast<std::size_t>(inst.placement.profile)].erase({ref, id.value()});
+    inst.job = job;
+    usage_.idle_slices -= Slices(gpu, inst.placement);
+    usage_.busy_slices += Slices(gpu, inst.placement);
+    Reindex(ref);
+    return;
+  }
+}
+
+void Scheduler::SetIdle(GpuRef ref, InstanceId id, std::int64_t now_ms) {
+  Gpu& gpu = gpus_[ref];
+  for (Instance& inst : gpu.instances) {
+    if (inst.id != id || !inst.job.valid()) continue;
+    ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+    m.idle[static_cast<std::size_t>(inst.placement.profile)].insert({ref, id.value()});
+    inst.job = JobId();
+    inst.idle_since_ms = now_ms;
+    usage_.busy_slices -= Slices(gpu, inst.placement);
+    usage_.idle_slices += Slices(gpu, inst.placement);
+    Reindex(ref);
+    return;
+  }
+}
+
+// --- placing one slice ------------------------------------------------------------------------
+
+namespace {
+
+bool Allowed(const std::vector<GpuRef>* only, GpuRef ref) {
+  return only == nullptr || std::find(only->begin(), only->end(), ref) != only->end();
+}
+
+}  // namespace
+
+bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuRef>* only,
+                              std::int64_t now_ms, Tentative& t) {
+  const mig::Geometry& g = *m.geometry;
+  auto bind = [&](GpuRef ref, InstanceId id) {
+    SetBusy(ref, id, t.job);
+    t.bindings.push_back({ref, id, t.cost});
+    t.decisions.push_back({Decision::Kind::kBind, ref, id, {}, t.job});
+  };
+  // 1. A warm idle instance of exactly this profile.
+  for (const auto& [ref, id] : m.idle[static_cast<std::size_t>(profile)]) {
+    if (gpus_[ref].mode != GpuMode::kDynamic || !Allowed(only, ref)) continue;
+    const Instance* inst = nullptr;
+    for (const Instance& i : gpus_[ref].instances) {
+      if (i.id.value() == id) inst = &i;
+    }
+    t.reused.push_back({ref, InstanceId(id), inst != nullptr ? inst->idle_since_ms : 0});
+    bind(ref, InstanceId(id));
+    return true;
+  }
+  // 2. A new instance in free space: the fleet-wide index, or a scan of the allowed GPUs.
+  std::optional<SlotIndex::Choice> choice;
+  if (only == nullptr) {
+    choice = m.slots->Best(profile);
+  } else {
+    std::tuple<int, bool, int, GpuRef> best{};
+    for (GpuRef ref : *only) {
+      const Gpu& gpu = gpus_[ref];
+      if (gpu.mode != GpuMode::kDynamic || model_of_gpu_[ref] != m.index) continue;
+      const std::optional<int> start = g.BestStart(gpu.occupancy, profile);
+      if (!start) continue;
+      const int loss =
+          g.Score(gpu.occupancy.units) - g.Score(gpu.occupancy.units | g.Mask({profile, *start}));
+      const std::tuple<int, bool, int, GpuRef> key{loss, gpu.occupancy.units == 0, *start, ref};
+      if (!choice || key < best) {
+        best = key;
+        choice = SlotIndex::Choice{ref, *start, loss};
+      }
+    }
+  }
+  if (choice) {
+    const mig::Placement p{profile, choice->start};
+    const InstanceId id = CreateInstance(choice->gpu, p, now_ms);
+    t.created.push_back({choice->gpu, id});
+    t.decisions.push_back({Decision::Kind::kCreateInstance, choice->gpu, id, p, {}});
+    bind(choice->gpu, id);
+    return true;
+  }
+  // 3. Make room by destroying idle instances (never busy ones): the GPU needing fewest.
+  struct Room {
+    GpuRef gpu = 0;
+    int start = 0;
+    std::vector<Instance> victims;
+  };
+  std::optional<Room> room;
+  for (GpuRef ref : m.gpus_with_idle) {
+    const Gpu& gpu = gpus_[ref];
+    if (gpu.mode != GpuMode::kDynamic || !Allowed(only, ref)) continue;
+    mig::Occupancy busy;
+    for (const Instance& inst : gpu.instances) {
+      if (inst.job.valid()) g.Add(busy, inst.placement);
+    }
+    const std::optional<int> start = g.BestStart(busy, profile);
+    if (!start) continue;
+    const mig::UnitMask want = g.Mask({profile, *start});
+    mig::Occupancy kept = busy;
+    std::vector<Instance> victims;
+    for (const Instance& inst : gpu.instances) {
+      if (inst.job.valid()) continue;
+      if ((g.Mask(inst.placement) & want) != 0) {
+        victims.push_back(inst);
+      } else if (g.CanAdd(kept, inst.placement)) {
+        g.Add(kept, inst.placement);
+      } else {
+        victims.push_back(inst);  // keeps a media or count rule from blocking the new one
+      }
+    }
+    if (!g.CanAdd(kept, {profile, *start})) {
+      victims.clear();
+      for (const Instance& inst : gpu.instances) {
+        if (!inst.job.valid()) victims.push_back(inst);
+      }
+    }
+    if (!room || victims.size() < room->victims.size()) room = Room{ref, *start, std::move(victims)};
+  }
+  if (!room) return false;
+  for (const Instance& v : room->victims) {
+    DestroyInstance(room->gpu, v.id);
+    t.destroyed.push_back({room->gpu, v});
+    t.decisions.push_back({Decision::Kind::kDestroyInstance, room->gpu, v.id, v.placement, {}});
+  }
+  const mig::Placement p{profile, room->start};
+  if (!g.CanAdd(gpus_[room->gpu].occupancy, p)) return false;  // cannot happen: checked above
+  const InstanceId id = CreateInstance(room->gpu, p, now_ms);
+  t.created.push_back({room->gpu, id});
+  t.decisions.push_back({Decision::Kind::kCreateInstance, room->gpu, id, p, {}});
+  bind(room->gpu, id);
+  return true;
+}
+
+bool Scheduler::PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tentative& t) {
+  for (GpuRef ref : m.free_whole) {
+    if (!Allowed(only, ref)) continue;
+    m.free_whole.erase(ref);
+    gpus_[ref].whole_job = t.job;
+    usage_.busy_slices += m.model->mig_capable ? m.model->compute_slices : 1;
+    t.wholes.push_back(ref);
+    t.bindings.push_back({ref, InstanceId(), t.cost});
+    t.decisions.push_back({Decision::Kind::kBind, ref, InstanceId(), {}, t.job});
+    return true;
+  }
+  return false;
+}
+
+void Scheduler::Rollback(Tentative& t) {
+  for (auto it = t.wholes.rbegin(); it != t.wholes.rend(); ++it) {
+    ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[*it])];
+    gpus_[*it].whole_job = JobId();
+    usage_.busy_slices -= m.model->mig_capable ? m.model->compute_slices : 1;
+    m.free_whole.insert(*it);
+  }
+  // Unbind everything bound (reused instances get their warm time back), then undo creations,
+  // then put the destroyed idle instances back as they were.
+  for (const Binding& b : t.bindings) {
+    if (!b.instance.valid()) continue;
+    std::int64_t idle_since = 0;
+    for (const auto& [ref, id, since] : t.reused) {
+      if (ref == b.gpu && id == b.instance) idle_since = since;
+    }
+    SetIdle(b.gpu, b.instance, idle_since);
+  }
+  for (auto it = t.created.rbegin(); it != t.created.rend(); ++it) DestroyInstance(it->first, it->second);
+  for (auto it = t.destroyed.rbegin(); it != t.destroyed.rend(); ++it) {
+    Gpu& gpu = gpus_[it->first];
+    gpu.geometry->Add(gpu.occupancy, it->second.placement);
+    gpu.instances.push_back(it->second);
+    ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[it->first])];
+    m.idle[static_cast<std::size_t>(it->second.placement.profile)].insert({it->first, it->second.id.value()});
+    usage_.idle_slices += Slices(gpu, it->second.placement);
+    Reindex(it->first);
+  }
+  t = Tentative{t.job, t.cost, {}, {}, {}, {}, {}, {}};  // keep job and cost, forget the rest
+}
+
+}  // namespace gpuslice::sched

@@ -1,0 +1,302 @@
+// Scheduler: placement with quota, warm reuse, repartition of idle space, gangs, reasons, and a
+// stateful property over random event sequences.
+#include "sched/scheduler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+
+#include <map>
+
+#include "mig/catalog.h"
+
+namespace gpuslice::sched {
+namespace {
+
+using ::testing::HasSubstr;
+
+const mig::GpuModel& Model(std::string_view name) {
+  return *mig::Catalog::BuiltIn().Resolve(name).value().model;
+}
+
+// A quota tree with teams under one cohort, each with `nominal` mGPU of every listed class.
+QuotaTree Teams(std::vector<std::pair<std::string, std::int64_t>> teams, std::vector<std::string> classes,
+                std::optional<std::int64_t> borrowing_limit = std::nullopt) {
+  QuotaTree tree;
+  const QuotaNodeId cohort = tree.AddCohort("research").value();
+  for (const std::string& c : classes) (void)tree.AddClass(c);
+  for (const auto& [name, nominal] : teams) {
+    const QuotaNodeId t = tree.AddTeam(name, cohort).value();
+    for (const std::string& c : classes) {
+      ClassQuota q{MilliGpu(nominal)};
+      if (borrowing_limit) q.borrowing_limit = MilliGpu(*borrowing_limit);
+      EXPECT_TRUE(tree.SetQuota(t, tree.FindClass(c).value(), q));
+    }
+  }
+  return tree;
+}
+
+Job SliceJob(const Scheduler& s, std::string team, std::string profile, int priority = 0,
+             std::int64_t submit = 0) {
+  Job j;
+  j.name = profile + "-job";
+  j.team = s.quota().Find(team).value();
+  j.request.profile = std::move(profile);
+  j.priority = priority;
+  j.submit_ms = submit;
+  return j;
+}
+
+std::string Describe(const Scheduler& s, const Decision& d) {
+  const Gpu& g = s.gpu(d.gpu);
+  switch (d.kind) {
+    case Decision::Kind::kCreateInstance: return fmt::format("create {}", g.geometry->Describe(d.placement));
+    case Decision::Kind::kDestroyInstance:
+      return fmt::format("destroy {}", g.geometry->Describe(d.placement));
+    case Decision::Kind::kBind: return fmt::format("bind job {}", d.job.value());
+    case Decision::Kind::kUnbind: return fmt::format("unbind job {}", d.job.value());
+  }
+  return "?";
+}
+
+std::vector<std::string> Describe(const Scheduler& s, const std::vector<Decision>& ds) {
+  std::vector<std::string> out;
+  for (const Decision& d : ds) out.push_back(Describe(s, d));
+  return out;
+}
+
+std::int64_t UsageOf(const Scheduler& s, const std::string& team, const std::string& cls) {
+  return s.quota().Usage(s.quota().Find(team).value(), s.quota().FindClass(cls).value()).value().value();
+}
+
+TEST(SchedulerTest, CutsASliceAtTheBestStartAndChargesItsCost) {
+  Scheduler s(Teams({{"nlp", 1000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId id = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
+  EXPECT_EQ(Describe(s, s.Schedule(0)), (std::vector<std::string>{"create 1g.5gb@6", "bind job 1"}));
+  const Job* job = s.FindJob(id);
+  EXPECT_EQ(job->state, JobState::kRunning);
+  ASSERT_EQ(job->bindings.size(), 1u);
+  EXPECT_EQ(job->bindings[0].cost, MilliGpu(143));
+  EXPECT_EQ(UsageOf(s, "nlp", "A100-40GB"), 143);
+  EXPECT_EQ(s.usage().busy_slices, 1);
+  EXPECT_EQ(s.usage().total_slices, 7);
+}
+
+TEST(SchedulerTest, FinishedSliceStaysWarmAndIsReusedWithoutRepartition) {
+  Scheduler s(Teams({{"nlp", 1000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId a = s.Submit(SliceJob(s, "nlp", "2g.10gb")).value();
+  s.Schedule(0);
+  ASSERT_TRUE(s.Finish(a, 1000));
+  EXPECT_EQ(UsageOf(s, "nlp", "A100-40GB"), 0);
+  EXPECT_EQ(s.usage().idle_slices, 2);
+  s.Submit(SliceJob(s, "nlp", "2g.10gb"));
+  EXPECT_EQ(Describe(s, s.Schedule(2000)), (std::vector<std::string>{"bind job 2"}));
+  EXPECT_EQ(s.usage().instances_created, 1);
+}
+
+TEST(SchedulerTest, IdleSlicesAreMergedForABigJobButBusyOnesAreNeverTouched) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId a = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
+  const JobId b = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
+  s.Schedule(0);
+  ASSERT_TRUE(s.Finish(a, 10));
+  // One idle and one busy 1g: a 7g cannot be cut.
+  const JobId big = s.Submit(SliceJob(s, "nlp", "7g.40gb")).value();
+  EXPECT_TRUE(s.Schedule(20).empty());
+  EXPECT_EQ(s.FindJob(big)->pending.kind, PendingKind::kNoLegalSlot);
+  EXPECT_THAT(s.FindJob(big)->pending.message,
+              HasSubstr("no A100-40GB GPU has a legal free slot for 7g.40gb"));
+  // Once the busy one finishes, both idle slices go and the 7g is cut.
+  ASSERT_TRUE(s.Finish(b, 30));
+  EXPECT_EQ(Describe(s, s.Schedule(40)), (std::vector<std::string>{"destroy 1g.5gb@6", "destroy 1g.5gb@4",
+                                                                   "create 7g.40gb@0", "bind job 3"}));
+  EXPECT_EQ(s.FindJob(big)->state, JobState::kRunning);
+}
+
+TEST(SchedulerTest, QuotaReasonCarriesTheNumbersAndCohortLends) {
+  Scheduler s(Teams({{"nlp", 143}, {"vision", 0}}, {"A100-40GB"}, /*borrowing_limit=*/150));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId a = s.Submit(SliceJob(s, "vision", "1g.5gb")).value();  // borrows nlp's idle quota
+  const JobId b = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
+  s.Schedule(0);
+  EXPECT_EQ(s.FindJob(a)->state, JobState::kRunning);
+  EXPECT_EQ(s.FindJob(b)->state, JobState::kPending);
+  EXPECT_EQ(s.FindJob(b)->pending.kind, PendingKind::kQuota);
+  EXPECT_THAT(s.FindJob(b)->pending.message, HasSubstr("over quota: team nlp needs 143 mGPU of A100-40GB"));
+}
+
+TEST(SchedulerTest, HigherPriorityGoesFirst) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId low = s.Submit(SliceJob(s, "nlp", "7g.40gb", 0, 0)).value();
+  const JobId high = s.Submit(SliceJob(s, "nlp", "7g.40gb", 5, 10)).value();
+  s.Schedule(20);
+  EXPECT_EQ(s.FindJob(high)->state, JobState::kRunning);
+  EXPECT_EQ(s.FindJob(low)->state, JobState::kPending);
+}
+
+TEST(SchedulerTest, UnschedulableSaysWhy) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId a = s.Submit(SliceJob(s, "nlp", "3g.71gb")).value();  // an H200 profile
+  Job by_size = SliceJob(s, "nlp", "");
+  by_size.request.size.memory = MiB(64 * 1024);
+  const JobId b = s.Submit(by_size).value();
+  Job elsewhere = SliceJob(s, "nlp", "1g.10gb");
+  elsewhere.request.gpu_model = "H100-80GB";
+  const JobId c = s.Submit(elsewhere).value();
+  s.Schedule(0);
+  EXPECT_EQ(s.FindJob(a)->pending.kind, PendingKind::kUnschedulable);
+  EXPECT_THAT(s.FindJob(a)->pending.message, HasSubstr("'3g.71gb'"));
+  EXPECT_THAT(s.FindJob(b)->pending.message, HasSubstr("has at least 64.00 GiB"));
+  EXPECT_THAT(s.FindJob(c)->pending.message, HasSubstr("no H100-80GB GPU in the cluster"));
+}
+
+TEST(SchedulerTest, SizeRequestResolvesPerModel) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"H100-80GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("H100-80GB"), 1, GpuMode::kDynamic));
+  Job j = SliceJob(s, "nlp", "");
+  j.request.size.memory = MiB(15 * 1024);
+  s.Submit(j);
+  EXPECT_EQ(Describe(s, s.Schedule(0)), (std::vector<std::string>{"create 1g.20gb@6", "bind job 1"}));
+}
+
+TEST(SchedulerTest, SameNodeGangOfWholeGpus) {
+  Scheduler s(Teams({{"nlp", 8000}}, {"H100-80GB"}));
+  ASSERT_TRUE(s.AddNode("a", Model("H100-80GB"), 2, GpuMode::kWhole));
+  ASSERT_TRUE(s.AddNode("b", Model("H100-80GB"), 4, GpuMode::kWhole));
+  Job gang = SliceJob(s, "nlp", "whole");
+  gang.count = 3;
+  gang.same_node = true;
+  const JobId g = s.Submit(gang).value();
+  gang.count = 5;
+  const JobId too_big = s.Submit(gang).value();
+  s.Schedule(0);
+  const Job* placed = s.FindJob(g);
+  ASSERT_EQ(placed->state, JobState::kRunning);
+  ASSERT_EQ(placed->bindings.size(), 3u);
+  for (const Binding& b : placed->bindings) EXPECT_EQ(s.node(s.gpu(b.gpu).node).name, "b");
+  EXPECT_EQ(s.FindJob(too_big)->pending.kind, PendingKind::kNoLegalSlot);
+  EXPECT_EQ(UsageOf(s, "nlp", "H100-80GB"), 3000);
+}
+
+TEST(SchedulerTest, GangThatDoesNotFitLeavesNothingBehind) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  Job gang = SliceJob(s, "nlp", "4g.20gb");
+  gang.count = 2;  // one GPU holds one 4g
+  const JobId id = s.Submit(gang).value();
+  EXPECT_TRUE(s.Schedule(0).empty());
+  EXPECT_EQ(s.FindJob(id)->state, JobState::kPending);
+  EXPECT_TRUE(s.gpu(0).instances.empty());
+  EXPECT_EQ(s.gpu(0).occupancy, mig::Occupancy{});
+  EXPECT_EQ(UsageOf(s, "nlp", "A100-40GB"), 0);
+}
+
+TEST(SchedulerTest, WarmIdleInstancesExpire) {
+  Scheduler s(Teams({{"nlp", 1000}}, {"A100-40GB"}), SchedulerOptions{.warm_idle_ms = 60'000});
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId a = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
+  s.Schedule(0);
+  ASSERT_TRUE(s.Finish(a, 1000));
+  EXPECT_TRUE(s.Schedule(30'000).empty());
+  EXPECT_EQ(Describe(s, s.Schedule(61'000)), (std::vector<std::string>{"destroy 1g.5gb@6"}));
+  EXPECT_EQ(s.usage().instances_destroyed, 1);
+}
+
+TEST(SchedulerTest, CancelPendingAndRunning) {
+  Scheduler s(Teams({{"nlp", 1000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId a = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
+  s.Schedule(0);
+  const JobId b = s.Submit(SliceJob(s, "nlp", "7g.40gb")).value();
+  ASSERT_TRUE(s.Cancel(b, 1));
+  ASSERT_TRUE(s.Cancel(a, 2));
+  EXPECT_EQ(s.FindJob(a)->state, JobState::kCancelled);
+  EXPECT_EQ(s.num_pending(), 0u);
+  EXPECT_EQ(UsageOf(s, "nlp", "A100-40GB"), 0);
+  EXPECT_FALSE(s.Cancel(a, 3));
+  EXPECT_FALSE(s.Finish(JobId(99), 3));
+}
+
+// Random submits, finishes and cancels on a small mixed cluster. After every pass: each GPU's
+// instances form a valid layout matching its occupancy, every running job's bindings point at
+// instances bound to it (no instance serves two jobs), no decision destroys a busy instance, and
+// each team's quota usage equals the cost of its running jobs.
+RC_GTEST_PROP(SchedulerProperty, InvariantsHoldAfterAnyEvents, ()) {
+  Scheduler s(Teams({{"a", 3000}, {"b", 2000}}, {"A100-40GB", "A30"}, 2000));
+  RC_ASSERT(s.AddNode("x", Model("A100-40GB"), 2, GpuMode::kDynamic).has_value());
+  RC_ASSERT(s.AddNode("y", Model("A30"), 2, GpuMode::kDynamic).has_value());
+  const std::vector<std::string> profiles{"1g.5gb",  "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb",
+                                          "7g.40gb", "1g.6gb",  "2g.12gb", "whole",   "1g.5gb+me"};
+  std::vector<JobId> jobs;
+  std::int64_t now = 0;
+  const int steps = *rc::gen::inRange(1, 80);
+  for (int step = 0; step < steps; ++step) {
+    now += *rc::gen::inRange(0, 600'000);
+    const int action = *rc::gen::inRange(0, 10);
+    if (action < 5 || jobs.empty()) {
+      Job j = SliceJob(s, *rc::gen::element<std::string>("a", "b"),
+                       profiles[*rc::gen::inRange<std::size_t>(0, profiles.size())], *rc::gen::inRange(0, 3),
+                       now);
+      j.count = *rc::gen::inRange(1, 3);
+      j.same_node = *rc::gen::arbitrary<bool>();
+      jobs.push_back(s.Submit(j).value());
+    } else {
+      const JobId id = jobs[*rc::gen::inRange<std::size_t>(0, jobs.size())];
+      if (action < 8) {
+        (void)s.Finish(id, now);
+      } else {
+        (void)s.Cancel(id, now);
+      }
+    }
+    std::map<std::uint64_t, JobId> bound_before;
+    for (GpuRef g = 0; g < s.num_gpus(); ++g) {
+      for (const Instance& inst : s.gpu(g).instances) bound_before[inst.id.value()] = inst.job;
+    }
+    for (const Decision& d : s.Schedule(now)) {
+      if (d.kind == Decision::Kind::kDestroyInstance) {
+        RC_ASSERT(!bound_before[d.instance.value()].valid());  // never destroy a busy instance
+      }
+    }
+    std::map<std::uint64_t, std::int64_t> cost;
+    std::map<std::uint64_t, int> bindings_seen;
+    for (const JobId id : jobs) {
+      const Job& j = *s.FindJob(id);
+      if (j.state != JobState::kRunning) {
+        RC_ASSERT(j.bindings.empty());
+        continue;
+      }
+      RC_ASSERT(static_cast<int>(j.bindings.size()) == j.count);
+      for (const Binding& b : j.bindings) {
+        cost[j.team.value()] += b.cost.value();
+        if (b.instance.valid()) RC_ASSERT(++bindings_seen[b.instance.value()] == 1);
+      }
+    }
+    for (GpuRef g = 0; g < s.num_gpus(); ++g) {
+      const Gpu& gpu = s.gpu(g);
+      mig::Layout layout;
+      for (const Instance& inst : gpu.instances) {
+        layout.push_back(inst.placement);
+        if (inst.job.valid()) RC_ASSERT(s.FindJob(inst.job)->state == JobState::kRunning);
+      }
+      const Result<mig::Occupancy> occ = gpu.geometry->Occupy(layout);
+      RC_ASSERT(occ.has_value());
+      RC_ASSERT(*occ == gpu.occupancy);
+    }
+    for (const char* team : {"a", "b"}) {
+      const QuotaNodeId t = s.quota().Find(team).value();
+      std::int64_t used = 0;
+      for (const char* cls : {"A100-40GB", "A30"})
+        used += s.quota().Usage(t, s.quota().FindClass(cls).value()).value().value();
+      RC_ASSERT(used == cost[t.value()]);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gpuslice::sched
