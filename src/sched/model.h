@@ -23,6 +23,7 @@ using GpuRef = std::uint32_t;
 
 enum class GpuMode {
   kDynamic,   // slices are cut and merged on demand (the default for MIG GPUs)
+  kStatic,    // a fixed layout (mig-parted config): jobs bind to its instances, nothing is cut
   kWhole,     // MIG off: one job gets the whole GPU
   kCordoned,  // nothing new lands here; running work stays
   kDraining,  // like cordoned, and the admin wants it empty

@@ -25,6 +25,7 @@ std::tuple<int, std::int64_t, std::uint64_t> PendingKey(const Job& j) {
 std::string_view GpuModeName(GpuMode mode) {
   switch (mode) {
     case GpuMode::kDynamic: return "dynamic";
+    case GpuMode::kStatic: return "static";
     case GpuMode::kWhole: return "whole";
     case GpuMode::kCordoned: return "cordoned";
     case GpuMode::kDraining: return "draining";
@@ -76,15 +77,27 @@ Scheduler::ModelState& Scheduler::ModelFor(const mig::GpuModel& model) {
   return *models_.back();
 }
 
-Result<NodeId> Scheduler::AddNode(std::string name, const mig::GpuModel& model, int gpus, GpuMode mode) {
+Result<NodeId> Scheduler::AddNode(std::string name, const mig::GpuModel& model, int gpus, GpuMode mode,
+                                  const std::vector<mig::Layout>& layouts) {
   if (gpus < 1 || gpus > kMaxGpusPerNode) {
     return Fail(ErrorCode::kInvalidArgument, "node {}: {} GPUs (1 to {})", name, gpus, kMaxGpusPerNode);
   }
-  if (mode == GpuMode::kDynamic && !model.mig_capable) {
-    return Fail(ErrorCode::kInvalidArgument, "node {}: {} has no MIG, so its GPUs cannot be dynamic", name,
-                model.name);
+  if ((mode == GpuMode::kDynamic || mode == GpuMode::kStatic) && !model.mig_capable) {
+    return Fail(ErrorCode::kInvalidArgument, "node {}: {} has no MIG, so its GPUs cannot be {}", name,
+                model.name, GpuModeName(mode));
   }
   ModelState& m = ModelFor(model);
+  if (mode == GpuMode::kStatic) {
+    if (layouts.size() != static_cast<std::size_t>(gpus)) {
+      return Fail(ErrorCode::kInvalidArgument, "node {}: {} static layouts for {} GPUs", name, layouts.size(),
+                  gpus);
+    }
+    for (const mig::Layout& l : layouts) {
+      if (Result<mig::Occupancy> occ = m.geometry->Occupy(l); !occ) {
+        return Fail(occ.error().WithContext(fmt::format("node {}: static layout", name)));
+      }
+    }
+  }
   const NodeId id(nodes_.size() + 1);
   Node node{id, std::move(name), {}};
   for (int i = 0; i < gpus; ++i) {
@@ -104,6 +117,9 @@ Result<NodeId> Scheduler::AddNode(std::string name, const mig::GpuModel& model, 
     if (mode == GpuMode::kDynamic) {
       ++m.dynamic_gpus;
       m.slots->Upsert(ref, mig::Occupancy{});
+    } else if (mode == GpuMode::kStatic) {
+      ++m.static_gpus;
+      for (const mig::Placement& p : layouts[static_cast<std::size_t>(i)]) CreateInstance(ref, p, 0);
     } else if (mode == GpuMode::kWhole) {
       ++m.whole_gpus;
       m.free_whole.insert(ref);
@@ -127,7 +143,7 @@ int Scheduler::ProfileFor(const Job& job, const ModelState& m) const {
     }
     return m.whole_gpus > 0 ? kWholeOnly : -1;
   }
-  if (m.geometry == nullptr || m.dynamic_gpus == 0) return -1;
+  if (m.geometry == nullptr || m.dynamic_gpus + m.static_gpus == 0) return -1;
   if (!r.profile.empty()) return m.model->ProfileIndex(r.profile);
   const Result<int> q = m.geometry->ResolveSize(r.size);
   return q ? *q : -1;
@@ -345,6 +361,7 @@ void Scheduler::ExpireIdle(std::int64_t now_ms, std::vector<Decision>& out) {
   for (const auto& m : models_) {
     const std::vector<GpuRef> gpus(m->gpus_with_idle.begin(), m->gpus_with_idle.end());
     for (GpuRef ref : gpus) {
+      if (gpus_[ref].mode != GpuMode::kDynamic) continue;  // static layouts stay as they are
       std::vector<Instance> expired;
       for (const Instance& inst : gpus_[ref].instances) {
         if (!inst.job.valid() && now_ms - inst.idle_since_ms >= options_.warm_idle_ms)

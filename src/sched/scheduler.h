@@ -39,6 +39,10 @@ namespace gpuslice::sched {
 
 struct SchedulerOptions {
   std::int64_t warm_idle_ms = 15 * 60 * 1000;  // idle instances older than this are destroyed
+  // kBestScore: SlotIndex::Best (gpuslice). kFirstFit: SlotIndex::FirstFit, the HAMi/DRA-like
+  // baseline the simulator compares against (use it with warm_idle_ms = 0: no warm pool).
+  enum class Placement { kBestScore, kFirstFit };
+  Placement placement = Placement::kBestScore;
 };
 
 class Scheduler {
@@ -49,8 +53,11 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Adds a node of `gpus` GPUs of one model. The model's catalog name becomes its quota class.
-  // Errors: kInvalidArgument for 0 or more than 64 GPUs, or kDynamic on a GPU without MIG.
-  Result<NodeId> AddNode(std::string name, const mig::GpuModel& model, int gpus, GpuMode mode);
+  // kStatic needs `layouts`, one per GPU: its instances are created idle here and are never
+  // destroyed or expired. Errors: kInvalidArgument for 0 or more than 64 GPUs, kDynamic or
+  // kStatic on a GPU without MIG, or a static layout that is missing or not legal.
+  Result<NodeId> AddNode(std::string name, const mig::GpuModel& model, int gpus, GpuMode mode,
+                         const std::vector<mig::Layout>& layouts = {});
 
   // Queues a job (its id, state, bindings and pending fields are assigned here). Errors:
   // kNotFound for an unknown team, kInvalidArgument for a count outside 1..64. A job no GPU model

@@ -24,6 +24,7 @@ struct Scheduler::ModelState {
   std::set<GpuRef> gpus_with_idle;
   std::set<GpuRef> free_whole;  // kWhole GPUs without a job
   int dynamic_gpus = 0;
+  int static_gpus = 0;
   int whole_gpus = 0;
 };
 

@@ -106,7 +106,8 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
   };
   // 1. A warm idle instance of exactly this profile.
   for (const auto& [ref, id] : m.idle[static_cast<std::size_t>(profile)]) {
-    if (gpus_[ref].mode != GpuMode::kDynamic || !Allowed(only, ref)) continue;
+    const GpuMode mode = gpus_[ref].mode;
+    if ((mode != GpuMode::kDynamic && mode != GpuMode::kStatic) || !Allowed(only, ref)) continue;
     const Instance* inst = nullptr;
     for (const Instance& i : gpus_[ref].instances) {
       if (i.id.value() == id) inst = &i;
@@ -118,7 +119,8 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
   // 2. A new instance in free space: the fleet-wide index, or a scan of the allowed GPUs.
   std::optional<SlotIndex::Choice> choice;
   if (only == nullptr) {
-    choice = m.slots->Best(profile);
+    choice = options_.placement == SchedulerOptions::Placement::kFirstFit ? m.slots->FirstFit(profile)
+                                                                          : m.slots->Best(profile);
   } else {
     std::tuple<int, bool, int, GpuRef> best{};
     for (GpuRef ref : *only) {

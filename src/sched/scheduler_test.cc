@@ -223,6 +223,37 @@ TEST(SchedulerTest, CancelPendingAndRunning) {
   EXPECT_FALSE(s.Finish(JobId(99), 3));
 }
 
+TEST(SchedulerTest, StaticLayoutOnlyBindsAndNeverChanges) {
+  const mig::GpuModel& a100 = Model("A100-40GB");
+  const mig::Geometry g = mig::Geometry::Build(a100).value();
+  const mig::Layout balanced{{a100.ProfileIndex("2g.10gb"), 0},
+                             {a100.ProfileIndex("1g.5gb"), 2},
+                             {a100.ProfileIndex("1g.5gb"), 3},
+                             {a100.ProfileIndex("3g.20gb"), 4}};
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}), SchedulerOptions{.warm_idle_ms = 0});
+  ASSERT_TRUE(s.AddNode("n1", a100, 1, GpuMode::kStatic, {balanced}));
+  EXPECT_FALSE(s.AddNode("n2", a100, 1, GpuMode::kStatic, {}));  // a layout per GPU is required
+  const JobId small = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
+  const JobId big = s.Submit(SliceJob(s, "nlp", "4g.20gb")).value();
+  EXPECT_EQ(Describe(s, s.Schedule(0)), (std::vector<std::string>{"bind job 1"}));
+  EXPECT_EQ(s.FindJob(big)->pending.kind, PendingKind::kNoLegalSlot);
+  ASSERT_TRUE(s.Finish(small, 10));
+  EXPECT_TRUE(s.Schedule(1'000'000).empty());  // a static layout's idle instances do not expire
+  EXPECT_EQ(s.gpu(0).instances.size(), 4u);
+}
+
+TEST(SchedulerTest, FirstFitTakesTheFirstGpuAndLowestStart) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}),
+              SchedulerOptions{.warm_idle_ms = 0, .placement = SchedulerOptions::Placement::kFirstFit});
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 2, GpuMode::kDynamic));
+  s.Submit(SliceJob(s, "nlp", "1g.5gb"));
+  s.Submit(SliceJob(s, "nlp", "4g.20gb"));
+  // 1g at GPU 0 start 0 kills GPU 0's only 4g slot, so the 4g goes to GPU 1.
+  EXPECT_EQ(Describe(s, s.Schedule(0)),
+            (std::vector<std::string>{"create 1g.5gb@0", "bind job 1", "create 4g.20gb@0", "bind job 2"}));
+  EXPECT_EQ(s.FindJob(JobId(2))->bindings[0].gpu, 1u);
+}
+
 // Random submits, finishes and cancels on a small mixed cluster. After every pass: each GPU's
 // instances form a valid layout matching its occupancy, every running job's bindings point at
 // instances bound to it (no instance serves two jobs), no decision destroys a busy instance, and

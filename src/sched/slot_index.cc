@@ -1,5 +1,6 @@
 #include "sched/slot_index.h"
 
+#include <bit>
 #include <tuple>
 
 namespace gpuslice::sched {
@@ -19,7 +20,11 @@ std::uint32_t SlotIndex::BucketFor(const mig::Occupancy& occ) {
   b.key = key;
   b.unused = occ.units == 0;
   const int before = geometry_->Score(occ.units);
+  b.first_start.fill(-1);
   for (int q = 0; q < geometry_->num_profiles(); ++q) {
+    if (const mig::UnitMask free = geometry_->FreeStarts(occ, q); free != 0) {
+      b.first_start[static_cast<std::size_t>(q)] = static_cast<std::int16_t>(std::countr_zero(free));
+    }
     if (const std::optional<int> start = geometry_->BestStart(occ, q)) {
       const mig::UnitMask after = occ.units | geometry_->Mask({q, *start});
       b.slots[static_cast<std::size_t>(q)] = {static_cast<std::int16_t>(*start),
@@ -67,6 +72,18 @@ std::optional<SlotIndex::Choice> SlotIndex::Best(int profile) const {
       best_key = key;
       best = Choice{*bucket.gpus.begin(), slot.start, slot.loss};
     }
+  }
+  return best;
+}
+
+std::optional<SlotIndex::Choice> SlotIndex::FirstFit(int profile) const {
+  std::optional<Choice> best;
+  for (const Bucket& bucket : buckets_) {
+    if (bucket.gpus.empty()) continue;
+    const int start = bucket.first_start[static_cast<std::size_t>(profile)];
+    if (start < 0) continue;
+    const GpuRef gpu = *bucket.gpus.begin();
+    if (!best || gpu < best->gpu) best = Choice{gpu, start, 0};
   }
   return best;
 }

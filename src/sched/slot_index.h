@@ -60,6 +60,10 @@ class SlotIndex {
   // index has a legal slot for it. `profile` must be a valid index of the geometry's model.
   std::optional<Choice> Best(int profile) const;
 
+  // First fit, the way HAMi and the DRA driver place (a baseline for the simulator): the lowest
+  // numbered GPU with any legal slot, at its lowest legal start.
+  std::optional<Choice> FirstFit(int profile) const;
+
   // Number of distinct occupancy keys currently held (for tests and benchmarks).
   std::size_t distinct_states() const { return non_empty_buckets_; }
 
@@ -79,6 +83,7 @@ class SlotIndex {
     bool unused = false;    // no instance on these GPUs
     std::set<GpuRef> gpus;  // ordered: lowest GpuRef first
     std::array<Slot, mig::kMaxProfiles> slots{};
+    std::array<std::int16_t, mig::kMaxProfiles> first_start{};  // lowest legal start, -1: none
   };
   std::uint32_t BucketFor(const mig::Occupancy& occ);
 
