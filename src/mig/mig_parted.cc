@@ -1,9 +1,8 @@
-// mig-parted configs: the shape check, the YAML walk, the per-GPU plan and placement specs.
+// mig-parted configs: the YAML walk (after yaml_guard.h's checks), the per-GPU plan and placement specs.
 #include "mig/mig_parted.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,18 +12,15 @@
 #include <exception>
 #include <new>
 #include <numeric>
-#include <sstream>
 #include <utility>
+
+#include "mig/yaml_guard.h"
 
 namespace gpuslice::mig {
 namespace {
 
-// Limits on untrusted input. A GPU-Operator catalogue is ~30 KiB, nested 5 levels and indented
-// at most ~12 columns; these leave wide margins while bounding what yaml-cpp (which recurses
-// once per nesting level) and the walk below can be made to do.
-constexpr std::size_t kMaxInputBytes = 1 << 20;
-constexpr int kMaxFlowDepth = 32;                // net '[' / '{' nesting, counted anywhere in the text
-constexpr int kMaxIndentColumns = 40;            // leading blanks plus compact "- " / "? " indicators
+// Limits on untrusted input beyond yaml_guard.h's shape check (size, nesting): they bound what
+// the walk below can be made to do.
 constexpr std::size_t kMaxNodeVisits = 1 << 21;  // aliases can make a small file a big tree
 constexpr int kMaxCount = 64;                    // no GPU holds more than 7 GPU instances
 constexpr int kMaxGpuIndex = 1023;               // far above any node's GPU count
@@ -34,113 +30,7 @@ std::string LineSuffix(int line) {
   return line > 0 ? fmt::format(" (line {})", line) : std::string();
 }
 
-// ---- Stage 1: shape check before yaml-cpp sees the text --------------------------------------
-
-// Effective indentation of a line: leading blanks (a tab counted as 8) plus every compact block
-// indicator ("- ", "? ", ": ") that opens a nested collection on the same line. Block nesting
-// needs strictly growing indentation (a sequence under a key may share its column), so nesting
-// depth <= 2 * (effective indentation + 1).
-int EffectiveIndent(std::string_view line) {
-  int col = 0;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    const char c = line[i];
-    if (c == ' ') {
-      col += 1;
-    } else if (c == '\t') {
-      col += 8;
-    } else if ((c == '-' || c == '?' || c == ':') &&
-               (i + 1 == line.size() || line[i + 1] == ' ' || line[i + 1] == '\t')) {
-      col += 1;
-    } else {
-      break;
-    }
-    ++i;
-  }
-  return col;
-}
-
-// Refuses inputs that could drive yaml-cpp's recursive descent deep. Brackets are counted
-// everywhere, quotes and comments included: a lexer that skipped them could be fooled into
-// under-counting, and no real config has dozens of unmatched brackets in its comments.
-Result<void> CheckShape(std::string_view text) {
-  if (text.size() > kMaxInputBytes) {
-    return Fail(ErrorCode::kInvalidArgument, "mig-parted config is {} bytes; at most {} (1 MiB) are accepted",
-                text.size(), kMaxInputBytes);
-  }
-  int flow = 0;
-  int line_no = 1;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const std::size_t end = std::min(text.find('\n', pos), text.size());
-    const std::string_view line = text.substr(pos, end - pos);
-    if (line.find('\0') != std::string_view::npos) {
-      return Fail(ErrorCode::kInvalidArgument, "line {}: NUL byte in a mig-parted config", line_no);
-    }
-    if (const int indent = EffectiveIndent(line); indent > kMaxIndentColumns) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "line {}: nested {} columns deep; a mig-parted config never needs more than {}", line_no,
-                  indent, kMaxIndentColumns);
-    }
-    for (const char c : line) {
-      if (c == '[' || c == '{') {
-        if (++flow > kMaxFlowDepth) {
-          return Fail(ErrorCode::kInvalidArgument,
-                      "line {}: brackets nested more than {} deep; a mig-parted config never needs that",
-                      line_no, kMaxFlowDepth);
-        }
-      } else if ((c == ']' || c == '}') && flow > 0) {
-        --flow;
-      }
-    }
-    pos = end + 1;
-    ++line_no;
-  }
-  return {};
-}
-
-// ---- Stage 1b: exactly one YAML document ----------------------------------------------------
-
-// Records where each document starts; ignores everything else.
-class DocumentStarts final : public YAML::EventHandler {
- public:
-  std::vector<YAML::Mark> starts;
-  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-  }
-  void OnMapEnd() override {}
-};
-
-// Refuses a second document. yaml-cpp 0.7's own YAML::LoadAll never returns on input such as
-// "," (it reports an empty document at the same place forever, allocating each time:
-// jbeder/yaml-cpp#1040, fixed upstream by #1319), so documents are counted here with the
-// low-level parser, two at most, and a "second" document that starts where the first did is
-// reported as the unreadable text it is.
-Result<void> CheckOneDocument(const std::string& text) {
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  DocumentStarts docs;
-  if (!parser.HandleNextDocument(docs) || !parser.HandleNextDocument(docs) || docs.starts.size() < 2)
-    return {};
-  const YAML::Mark& second = docs.starts[1];
-  if (second.pos <= docs.starts[0].pos) {
-    const std::size_t at = static_cast<std::size_t>(std::max(second.pos, 0));
-    return Fail(ErrorCode::kInvalidArgument, "line {}, column {}: invalid YAML: unexpected '{}'",
-                second.line + 1, second.column + 1,
-                at < text.size() ? text.substr(at, 1) : std::string("end of input"));
-  }
-  return Fail(ErrorCode::kInvalidArgument, "line {}: expected one YAML document, found a second one",
-              second.line + 1);
-}
-
-// ---- Stage 2: the schema walk over yaml-cpp nodes ---------------------------------------------
+// ---- Stage 2: the schema walk over yaml-cpp nodes (stage 1 is yaml_guard.h) -------------------
 
 int LineOf(const YAML::Node& n) {
   const YAML::Mark m = n.Mark();
@@ -704,10 +594,10 @@ bool IsProfileChar(char c) {
 }  // namespace
 
 Result<MigPartedConfig> ParseMigPartedConfig(std::string_view yaml) {
-  if (auto shape = CheckShape(yaml); !shape) return Fail(shape.error());
+  if (auto shape = CheckYamlShape(yaml, "mig-parted config"); !shape) return Fail(shape.error());
   try {
     const std::string text(yaml);
-    if (auto one = CheckOneDocument(text); !one) return Fail(one.error());
+    if (auto one = CheckOneYamlDocument(text); !one) return Fail(one.error());
     ConfigWalker walker;
     return walker.Document(YAML::Load(text));
   } catch (const YAML::Exception& e) {
