@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "cli/mig_commands.h"
+#include "cli/sim_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   gpuslice::cli::AddMigCommands(app, &exit_code);
+  gpuslice::cli::AddSimCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -122,7 +122,7 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
     choice = options_.placement == SchedulerOptions::Placement::kFirstFit ? m.slots->FirstFit(profile)
                                                                           : m.slots->Best(profile);
   } else {
-    std::tuple<int, bool, int, GpuRef> best{};
+    std::tuple<bool, int, int, GpuRef> best{};
     for (GpuRef ref : *only) {
       const Gpu& gpu = gpus_[ref];
       if (gpu.mode != GpuMode::kDynamic || model_of_gpu_[ref] != m.index) continue;
@@ -130,7 +130,7 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
       if (!start) continue;
       const int loss =
           g.Score(gpu.occupancy.units) - g.Score(gpu.occupancy.units | g.Mask({profile, *start}));
-      const std::tuple<int, bool, int, GpuRef> key{loss, gpu.occupancy.units == 0, *start, ref};
+      const std::tuple<bool, int, int, GpuRef> key{gpu.occupancy.units == 0, loss, *start, ref};
       if (!choice || key < best) {
         best = key;
         choice = SlotIndex::Choice{ref, *start, loss};
@@ -198,8 +198,19 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
 }
 
 bool Scheduler::PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tentative& t) {
-  for (GpuRef ref : m.free_whole) {
-    if (!Allowed(only, ref)) continue;
+  std::optional<GpuRef> pick;
+  if (only == nullptr) {
+    if (!m.free_whole.empty()) pick = *m.free_whole.begin();
+  } else {
+    for (GpuRef ref : *only) {
+      if (m.free_whole.contains(ref)) {
+        pick = ref;
+        break;
+      }
+    }
+  }
+  if (pick) {
+    const GpuRef ref = *pick;
     m.free_whole.erase(ref);
     gpus_[ref].whole_job = t.job;
     usage_.busy_slices += m.model->mig_capable ? m.model->compute_slices : 1;

@@ -61,13 +61,13 @@ const mig::Occupancy* SlotIndex::Find(GpuRef gpu) const {
 
 std::optional<SlotIndex::Choice> SlotIndex::Best(int profile) const {
   std::optional<Choice> best;
-  // Order: (loss, unused GPU last, start, GPU number) — see the header.
-  std::tuple<int, bool, int, GpuRef> best_key{};
+  // Order: (unused GPU last, loss, start, GPU number) — see the header.
+  std::tuple<bool, int, int, GpuRef> best_key{};
   for (const Bucket& bucket : buckets_) {
     if (bucket.gpus.empty()) continue;
     const Slot& slot = bucket.slots[static_cast<std::size_t>(profile)];
     if (slot.start < 0) continue;
-    const std::tuple<int, bool, int, GpuRef> key{slot.loss, bucket.unused, slot.start, *bucket.gpus.begin()};
+    const std::tuple<bool, int, int, GpuRef> key{bucket.unused, slot.loss, slot.start, *bucket.gpus.begin()};
     if (!best || key < best_key) {
       best_key = key;
       best = Choice{*bucket.gpus.begin(), slot.start, slot.loss};

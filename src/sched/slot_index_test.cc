@@ -59,12 +59,12 @@ TEST(SlotIndexTest, OccupancyKeyDeterminesFreeStarts) {
 std::optional<SlotIndex::Choice> BruteForce(const Geometry& g,
                                             const std::map<SlotIndex::GpuRef, Occupancy>& gpus, int profile) {
   std::optional<SlotIndex::Choice> best;
-  std::tuple<int, bool, int, SlotIndex::GpuRef> best_key{};
+  std::tuple<bool, int, int, SlotIndex::GpuRef> best_key{};
   for (const auto& [ref, occ] : gpus) {
     const std::optional<int> start = g.BestStart(occ, profile);
     if (!start) continue;
     const int loss = g.Score(occ.units) - g.Score(occ.units | g.Mask({profile, *start}));
-    const std::tuple<int, bool, int, SlotIndex::GpuRef> key{loss, occ.units == 0, *start, ref};
+    const std::tuple<bool, int, int, SlotIndex::GpuRef> key{occ.units == 0, loss, *start, ref};
     if (!best || key < best_key) {
       best_key = key;
       best = SlotIndex::Choice{ref, *start, loss};
