@@ -2,9 +2,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -38,8 +40,8 @@ TEST(CliEndToEnd, ReadmeMainCommand) {
 }
 
 TEST(CliEndToEnd, HelpAnswersForEveryCommand) {
-  for (const char* cmd :
-       {"", "mig", "mig gpus", "mig profiles", "mig layouts", "mig check", "mig resolve", "mig plan"}) {
+  for (const char* cmd : {"", "mig", "mig gpus", "mig profiles", "mig layouts", "mig check", "mig resolve",
+                          "mig plan", "sim"}) {
     const Result r = Gpuslice(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.output;
     EXPECT_THAT(r.output, HasSubstr("Usage")) << cmd;
@@ -64,6 +66,25 @@ TEST(CliEndToEnd, NonUtf8InputInJsonModeIsAnErrorNotACrash) {
   const Result r = Gpuslice("mig profiles --gpu \"$(printf '\\377')\" --json");  // a lone 0xFF byte
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("\"error\""));
+}
+
+TEST(CliEndToEnd, SimulatesTwoPoliciesAndWritesAReport) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("gpuslice-sim-e2e-" + std::to_string(getpid()))).string();
+  const Result r = Gpuslice("sim --cluster " + std::string(GPUSLICE_SOURCE_DIR) +
+                            "/examples/clusters/small.yaml --workload gen:mix:jobs=200,hours=4 --policy "
+                            "gpuslice,whole-gpu --json --report " +
+                            dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\"policy\": \"gpuslice\""));
+  EXPECT_THAT(r.output, HasSubstr("\"policy\": \"whole-gpu\""));
+  EXPECT_THAT(r.output, HasSubstr("\"allocation_ratio\""));
+  std::ifstream html(dir + "/report.html");
+  EXPECT_TRUE(html.good());
+  std::filesystem::remove_all(dir);
+  const Result bad = Gpuslice("sim --cluster /nonexistent.yaml --workload gen:mix --policy gpuslice");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output, HasSubstr("/nonexistent.yaml"));
 }
 
 TEST(CliEndToEnd, PlanMissingFileIsPreciseError) {
