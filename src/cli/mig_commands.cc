@@ -5,18 +5,18 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "api/mig_json.h"
 #include "cli/table.h"
+#include "common/read_file.h"
 #include "common/units.h"
 #include "mig/catalog.h"
 #include "mig/layout.h"
 #include "mig/mig_parted.h"
+#include "mig/yaml_guard.h"
 
 namespace gpuslice::cli {
 namespace {
@@ -313,26 +313,6 @@ Result<std::vector<mig::PlanGpu>> ParseGpuList(const std::string& text) {
   return gpus;
 }
 
-Result<std::string> ReadFile(const std::string& path) {
-  constexpr std::size_t kMaxBytes = (1 << 20) + 1;  // the parser refuses more than 1 MiB
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Fail(ErrorCode::kInvalidArgument, "cannot read {}: it is a directory", path);
-  }
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) {
-    const int e = errno;
-    return Fail(e == ENOENT   ? ErrorCode::kNotFound
-                : e == EACCES ? ErrorCode::kPermissionDenied
-                              : ErrorCode::kInvalidArgument,
-                "cannot read {}: {}", path, std::strerror(e));
-  }
-  std::string text(kMaxBytes, '\0');
-  text.resize(std::fread(text.data(), 1, kMaxBytes, f.get()));
-  if (std::ferror(f.get())) return Fail(ErrorCode::kInvalidArgument, "cannot read {}: read error", path);
-  return text;
-}
-
 }  // namespace
 
 int RunMigPlan(const MigOptions& o, std::ostream& out, std::ostream& err) {
@@ -341,7 +321,7 @@ int RunMigPlan(const MigOptions& o, std::ostream& out, std::ostream& err) {
   }
   Result<std::vector<mig::PlanGpu>> gpus = ParseGpuList(o.gpu);
   if (!gpus) return Report(gpus.error(), o, out, err);
-  Result<std::string> text = ReadFile(o.file);
+  Result<std::string> text = ReadFile(o.file, mig::kMaxYamlInputBytes + 1);
   if (!text) return Report(text.error(), o, out, err);
   Result<mig::MigPartedConfig> config = mig::ParseMigPartedConfig(*text);
   if (!config) return Report(config.error().WithContext(o.file), o, out, err);

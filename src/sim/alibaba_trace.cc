@@ -5,12 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <memory>
 #include <system_error>
 
+#include "common/read_file.h"
 #include "common/units.h"
 
 namespace gpuslice::sim {
@@ -289,32 +286,6 @@ std::size_t RowsHint(std::string_view csv) {
   return static_cast<std::size_t>(std::count(csv.begin(), csv.end(), '\n'));
 }
 
-Result<std::string> ReadFileText(const std::string& path) {
-  constexpr std::size_t kMaxBytes = std::size_t{1} << 30;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Fail(ErrorCode::kInvalidArgument, "cannot read {}: it is a directory", path);
-  }
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) {
-    const int e = errno;
-    return Fail(e == ENOENT   ? ErrorCode::kNotFound
-                : e == EACCES ? ErrorCode::kPermissionDenied
-                              : ErrorCode::kInvalidArgument,
-                "cannot read {}: {}", path, std::strerror(e));
-  }
-  std::string text;
-  char buf[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
-    if (text.size() + n > kMaxBytes)
-      return Fail(ErrorCode::kInvalidArgument, "{} is larger than 1 GiB", path);
-    text.append(buf, n);
-  }
-  if (std::ferror(f.get())) return Fail(ErrorCode::kInvalidArgument, "cannot read {}: read error", path);
-  return text;
-}
-
 }  // namespace
 
 Result<PodLayout> DetectPodLayout(std::string_view csv) {
@@ -366,7 +337,7 @@ Result<std::vector<TraceNode>> ParseAlibabaNodes(std::string_view csv) {
 }
 
 Result<std::vector<TracePod>> ReadAlibabaPodsFile(const std::string& path) {
-  Result<std::string> text = ReadFileText(path);
+  Result<std::string> text = ReadFile(path, std::size_t{1} << 30);
   if (!text) return Fail(std::move(text.error()));
   Result<std::vector<TracePod>> pods = ParseAlibabaPods(*text);
   if (!pods) return Fail(pods.error().WithContext(path));
@@ -374,7 +345,7 @@ Result<std::vector<TracePod>> ReadAlibabaPodsFile(const std::string& path) {
 }
 
 Result<std::vector<TraceNode>> ReadAlibabaNodesFile(const std::string& path) {
-  Result<std::string> text = ReadFileText(path);
+  Result<std::string> text = ReadFile(path, std::size_t{1} << 30);
   if (!text) return Fail(std::move(text.error()));
   Result<std::vector<TraceNode>> nodes = ParseAlibabaNodes(*text);
   if (!nodes) return Fail(nodes.error().WithContext(path));

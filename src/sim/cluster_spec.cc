@@ -11,17 +11,16 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <new>
 #include <set>
 #include <span>
 #include <tuple>
 #include <utility>
 
+#include "common/read_file.h"
 #include "mig/yaml_guard.h"
 
 namespace gpuslice::sim {
@@ -130,25 +129,9 @@ std::string ResolvePath(const std::string& base_dir, const std::string& file) {
   return (std::filesystem::path(base_dir) / p).string();
 }
 
-// Reads a whole file of at most 1 MiB (one byte more is read so the parser can refuse it).
+// At most 1 MiB plus one byte, so the YAML pre-scan can refuse an over-long file itself.
 Result<std::string> ReadSmallFile(const std::string& path) {
-  constexpr std::size_t kMaxBytes = mig::kMaxYamlInputBytes + 1;
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Fail(ErrorCode::kInvalidArgument, "cannot read {}: it is a directory", path);
-  }
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) {
-    const int e = errno;
-    return Fail(e == ENOENT   ? ErrorCode::kNotFound
-                : e == EACCES ? ErrorCode::kPermissionDenied
-                              : ErrorCode::kInvalidArgument,
-                "cannot read {}: {}", path, std::strerror(e));
-  }
-  std::string text(kMaxBytes, '\0');
-  text.resize(std::fread(text.data(), 1, kMaxBytes, f.get()));
-  if (std::ferror(f.get())) return Fail(ErrorCode::kInvalidArgument, "cannot read {}: read error", path);
-  return text;
+  return ReadFile(path, mig::kMaxYamlInputBytes + 1);
 }
 
 class Walker {

@@ -11,8 +11,10 @@
 #include <set>
 #include <sstream>
 
+#include "common/read_file.h"
 #include "common/rng.h"
 #include "mig/mig_parted.h"
+#include "mig/yaml_guard.h"
 #include "sched/scheduler.h"
 
 namespace gpuslice::sim {
@@ -86,14 +88,6 @@ Result<sched::QuotaTree> BuildQuota(const ClusterSpec& cluster) {
   return tree;
 }
 
-Result<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(ErrorCode::kNotFound, "cannot read {}", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 sched::GpuMode SchedMode(GpuMode m) {
   switch (m) {
     case GpuMode::kDynamic: return sched::GpuMode::kDynamic;
@@ -118,7 +112,7 @@ Result<void> AddNodes(const PolicySpec& policy, const ClusterSpec& cluster, cons
   if (policy.kind == PolicySpec::Kind::kStatic) {
     std::string path = policy.static_file;
     if (!path.empty() && path[0] != '/' && !options.base_dir.empty()) path = options.base_dir + "/" + path;
-    Result<std::string> text = ReadText(path);
+    Result<std::string> text = ReadFile(path, mig::kMaxYamlInputBytes + 1);
     if (!text) return Fail(text.error());
     Result<mig::MigPartedConfig> parsed = mig::ParseMigPartedConfig(*text);
     if (!parsed) return Fail(parsed.error().WithContext(path));

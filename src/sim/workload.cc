@@ -5,19 +5,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/read_file.h"
 #include "common/rng.h"
 #include "sim/workload_gen.h"
 
 namespace gpuslice::sim {
 namespace {
-
-Result<std::string> ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(ErrorCode::kNotFound, "cannot read {}", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<std::string> TeamsOf(const ClusterSpec& cluster) {
   std::vector<std::string> teams;
@@ -91,7 +84,7 @@ Result<std::vector<JobSpec>> LoadWorkload(std::string_view spec, const ClusterSp
   }
   const std::size_t colon = spec.find(':');
   const std::string path(starts("csv:") || starts("jsonl:") ? spec.substr(colon + 1) : spec);
-  Result<std::string> text = ReadAll(path);
+  Result<std::string> text = ReadFile(path, std::size_t{1} << 30);
   if (!text) return Fail(text.error());
   Result<std::vector<JobSpec>> jobs = csv ? ParseJobsCsv(*text) : ParseJobsJsonl(*text);
   if (!jobs) return Fail(jobs.error().WithContext(path));

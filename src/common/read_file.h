@@ -1,0 +1,21 @@
+// ReadFile: a whole file into memory, with the errors a person needs.
+//
+// The one file-reading helper of the command-line and simulator layers (mig/ and sched/ never
+// read files). A file larger than `max_bytes` is not read: the caller's parser would refuse it
+// anyway, and an unbounded read of a wrong path (a device, a huge log) must not eat the memory.
+//
+// Errors: kNotFound (no such file), kPermissionDenied, kInvalidArgument (a directory, a read
+// error, or larger than max_bytes); each names the path.
+// Thread-safety: a plain function.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "common/error.h"
+
+namespace gpuslice {
+
+Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes);
+
+}  // namespace gpuslice
