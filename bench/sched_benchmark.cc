@@ -14,25 +14,40 @@
 namespace gpuslice::sched {
 namespace {
 
+// An empty fleet of A100-80GB GPUs in a SlotIndex, and the light profiles jobs draw from.
+struct Fleet {
+  explicit Fleet(int n)
+      : geometry(mig::Geometry::Build(*mig::Catalog::BuiltIn().Resolve("A100-80GB").value().model).value()),
+        light{geometry.model().ProfileIndex("1g.10gb"), geometry.model().ProfileIndex("1g.20gb"),
+              geometry.model().ProfileIndex("2g.20gb"), geometry.model().ProfileIndex("3g.40gb")},
+        index(geometry),
+        occ(static_cast<std::size_t>(n)) {
+    for (int i = 0; i < n; ++i)
+      index.Upsert(static_cast<SlotIndex::GpuRef>(i), occ[static_cast<std::size_t>(i)]);
+  }
+  mig::Geometry geometry;
+  std::vector<int> light;
+  SlotIndex index;
+  std::vector<mig::Occupancy> occ;
+};
+
 // 5,000 nodes x 8 A100-80GB GPUs. Each iteration is one placement decision for a light job
 // (a random profile of 1 to 3 slices, as notebooks and inference services ask): find the best
 // (GPU, start), then record the GPU's new occupancy. When nothing fits, the fleet is emptied
 // (outside the timing) and filling starts again.
 void BM_SlotIndexPlace(benchmark::State& state) {
-  const mig::GpuModel& model = *mig::Catalog::BuiltIn().Resolve("A100-80GB").value().model;
-  const mig::Geometry g = mig::Geometry::Build(model).value();
   const int gpus = static_cast<int>(state.range(0));
-  const std::vector<int> light{g.model().ProfileIndex("1g.10gb"), g.model().ProfileIndex("1g.20gb"),
-                               g.model().ProfileIndex("2g.20gb"), g.model().ProfileIndex("3g.40gb")};
-  SlotIndex index(g);
-  std::vector<mig::Occupancy> occ(static_cast<std::size_t>(gpus));
+  Fleet fleet(gpus);
+  const mig::Geometry& g = fleet.geometry;
+  const std::vector<int>& light = fleet.light;
+  SlotIndex& index = fleet.index;
+  std::vector<mig::Occupancy>& occ = fleet.occ;
   auto reset = [&] {
     for (int i = 0; i < gpus; ++i) {
       occ[static_cast<std::size_t>(i)] = mig::Occupancy{};
       index.Upsert(static_cast<SlotIndex::GpuRef>(i), occ[static_cast<std::size_t>(i)]);
     }
   };
-  reset();
   Rng rng(42);
   std::int64_t placed = 0;
   for (auto _ : state) {
@@ -60,13 +75,12 @@ BENCHMARK(BM_SlotIndexPlace)->Arg(8)->Arg(40000);
 // above) or finishes a random running instance, 50/50, after a warm-up that fills the fleet to
 // about 70% of its slots. Every iteration is one decision plus one index update.
 void BM_SlotIndexChurn(benchmark::State& state) {
-  const mig::GpuModel& model = *mig::Catalog::BuiltIn().Resolve("A100-80GB").value().model;
-  const mig::Geometry g = mig::Geometry::Build(model).value();
   const int gpus = static_cast<int>(state.range(0));
-  const std::vector<int> light{g.model().ProfileIndex("1g.10gb"), g.model().ProfileIndex("1g.20gb"),
-                               g.model().ProfileIndex("2g.20gb"), g.model().ProfileIndex("3g.40gb")};
-  SlotIndex index(g);
-  std::vector<mig::Occupancy> occ(static_cast<std::size_t>(gpus));
+  Fleet fleet(gpus);
+  const mig::Geometry& g = fleet.geometry;
+  const std::vector<int>& light = fleet.light;
+  SlotIndex& index = fleet.index;
+  std::vector<mig::Occupancy>& occ = fleet.occ;
   std::vector<std::pair<SlotIndex::GpuRef, mig::Placement>> running;
   for (int i = 0; i < gpus; ++i)
     index.Upsert(static_cast<SlotIndex::GpuRef>(i), occ[static_cast<std::size_t>(i)]);

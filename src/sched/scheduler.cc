@@ -113,7 +113,7 @@ Result<NodeId> Scheduler::AddNode(std::string name, const mig::GpuModel& model, 
     model_of_gpu_.push_back(m.index);
     node.gpus.push_back(ref);
     m.gpus.push_back(ref);
-    usage_.total_slices += model.mig_capable ? model.compute_slices : 1;
+    usage_.total_slices += WholeSlices(model);
     if (mode == GpuMode::kDynamic) {
       ++m.dynamic_gpus;
       m.slots->Upsert(ref, mig::Occupancy{});
@@ -316,10 +316,7 @@ void Scheduler::ReleaseJob(Job& job, std::int64_t now_ms) {
     if (b.instance.valid()) {
       SetIdle(b.gpu, b.instance, now_ms);
     } else {
-      ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[b.gpu])];
-      gpus_[b.gpu].whole_job = JobId();
-      usage_.busy_slices -= m.model->mig_capable ? m.model->compute_slices : 1;
-      m.free_whole.insert(b.gpu);
+      FreeWhole(b.gpu);
     }
   }
   QuotaRequest request;

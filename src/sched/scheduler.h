@@ -45,6 +45,11 @@ struct SchedulerOptions {
   Placement placement = Placement::kBestScore;
 };
 
+// Compute slices a whole GPU counts for: all of a MIG GPU's slices, or 1 for a GPU without MIG.
+inline int WholeSlices(const mig::GpuModel& model) {
+  return model.mig_capable ? model.compute_slices : 1;
+}
+
 class Scheduler {
  public:
   explicit Scheduler(QuotaTree quota, SchedulerOptions options = {});
@@ -109,6 +114,8 @@ class Scheduler {
   void ExpireIdle(std::int64_t now_ms, std::vector<Decision>& out);
 
   InstanceId CreateInstance(GpuRef gpu, mig::Placement p, std::int64_t now_ms);
+  void AddIdleInstance(GpuRef gpu, const Instance& inst);
+  void FreeWhole(GpuRef gpu);  // a whole-mode GPU's job ended
   void DestroyInstance(GpuRef gpu, InstanceId id);
   void SetBusy(GpuRef gpu, InstanceId id, JobId job);
   void SetIdle(GpuRef gpu, InstanceId id, std::int64_t now_ms);

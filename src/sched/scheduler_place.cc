@@ -33,15 +33,26 @@ void Scheduler::Reindex(GpuRef ref) {
 }
 
 InstanceId Scheduler::CreateInstance(GpuRef ref, mig::Placement p, std::int64_t now_ms) {
-  Gpu& gpu = gpus_[ref];
   const InstanceId id(next_instance_++);
-  gpu.geometry->Add(gpu.occupancy, p);
-  gpu.instances.push_back({id, p, JobId(), now_ms});
-  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
-  m.idle[static_cast<std::size_t>(p.profile)].insert({ref, id.value()});
-  usage_.idle_slices += Slices(gpu, p);
-  Reindex(ref);
+  AddIdleInstance(ref, {id, p, JobId(), now_ms});
   return id;
+}
+
+void Scheduler::AddIdleInstance(GpuRef ref, const Instance& inst) {
+  Gpu& gpu = gpus_[ref];
+  gpu.geometry->Add(gpu.occupancy, inst.placement);
+  gpu.instances.push_back(inst);
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  m.idle[static_cast<std::size_t>(inst.placement.profile)].insert({ref, inst.id.value()});
+  usage_.idle_slices += Slices(gpu, inst.placement);
+  Reindex(ref);
+}
+
+void Scheduler::FreeWhole(GpuRef ref) {
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  gpus_[ref].whole_job = JobId();
+  usage_.busy_slices -= WholeSlices(*m.model);
+  m.free_whole.insert(ref);
 }
 
 void Scheduler::DestroyInstance(GpuRef ref, InstanceId id) {
@@ -213,7 +224,7 @@ bool Scheduler::PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tenta
     const GpuRef ref = *pick;
     m.free_whole.erase(ref);
     gpus_[ref].whole_job = t.job;
-    usage_.busy_slices += m.model->mig_capable ? m.model->compute_slices : 1;
+    usage_.busy_slices += WholeSlices(*m.model);
     t.wholes.push_back(ref);
     t.bindings.push_back({ref, InstanceId(), t.cost});
     t.decisions.push_back({Decision::Kind::kBind, ref, InstanceId(), {}, t.job});
@@ -223,12 +234,7 @@ bool Scheduler::PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tenta
 }
 
 void Scheduler::Rollback(Tentative& t) {
-  for (auto it = t.wholes.rbegin(); it != t.wholes.rend(); ++it) {
-    ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[*it])];
-    gpus_[*it].whole_job = JobId();
-    usage_.busy_slices -= m.model->mig_capable ? m.model->compute_slices : 1;
-    m.free_whole.insert(*it);
-  }
+  for (auto it = t.wholes.rbegin(); it != t.wholes.rend(); ++it) FreeWhole(*it);
   // Unbind everything bound (reused instances get their warm time back), then undo creations,
   // then put the destroyed idle instances back as they were.
   for (const Binding& b : t.bindings) {
@@ -240,15 +246,7 @@ void Scheduler::Rollback(Tentative& t) {
     SetIdle(b.gpu, b.instance, idle_since);
   }
   for (auto it = t.created.rbegin(); it != t.created.rend(); ++it) DestroyInstance(it->first, it->second);
-  for (auto it = t.destroyed.rbegin(); it != t.destroyed.rend(); ++it) {
-    Gpu& gpu = gpus_[it->first];
-    gpu.geometry->Add(gpu.occupancy, it->second.placement);
-    gpu.instances.push_back(it->second);
-    ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[it->first])];
-    m.idle[static_cast<std::size_t>(it->second.placement.profile)].insert({it->first, it->second.id.value()});
-    usage_.idle_slices += Slices(gpu, it->second.placement);
-    Reindex(it->first);
-  }
+  for (auto it = t.destroyed.rbegin(); it != t.destroyed.rend(); ++it) AddIdleInstance(it->first, it->second);
   t = Tentative{t.job, t.cost, {}, {}, {}, {}, {}, {}};  // keep job and cost, forget the rest
 }
 

@@ -41,7 +41,7 @@ class Geometries {
 // Compute slices a job's slice takes on a model: the smallest profile that holds it, or the
 // whole GPU; 0 when the model cannot host it.
 int SlicesOn(const JobSpec& job, const mig::GpuModel* model, Geometries& geometries) {
-  const int whole = model->mig_capable ? model->compute_slices : 1;
+  const int whole = sched::WholeSlices(*model);
   if (job.profile == kWholeGpu) return whole;
   const mig::Geometry* g = geometries.For(model);
   if (g == nullptr) return 0;
