@@ -16,10 +16,6 @@ constexpr int kMaxGang = 64;
 constexpr int kWholeOnly = -2;  // ProfileFor: "whole" on a GPU without MIG
 constexpr std::string_view kWhole = "whole";
 
-std::tuple<int, std::int64_t, std::uint64_t> PendingKey(const Job& j) {
-  return {-j.priority, j.submit_ms, j.id.value()};
-}
-
 }  // namespace
 
 std::string_view GpuModeName(GpuMode mode) {
@@ -43,12 +39,29 @@ std::string_view JobStateName(JobState state) {
   return "pending";
 }
 
+std::string_view JobKindName(JobKind kind) {
+  switch (kind) {
+    case JobKind::kBatch: return "batch";
+    case JobKind::kService: return "service";
+    case JobKind::kNotebook: return "notebook";
+  }
+  return "batch";
+}
+
+Result<JobKind> ParseJobKind(std::string_view text) {
+  if (text == "batch") return JobKind::kBatch;
+  if (text == "service") return JobKind::kService;
+  if (text == "notebook") return JobKind::kNotebook;
+  return Fail(ErrorCode::kInvalidArgument, "'{}' is not a job kind (batch, service, notebook)", text);
+}
+
 std::string_view PendingKindName(PendingKind kind) {
   switch (kind) {
     case PendingKind::kNone: return "none";
     case PendingKind::kQuota: return "quota";
     case PendingKind::kNoLegalSlot: return "no-legal-slot";
     case PendingKind::kUnschedulable: return "unschedulable";
+    case PendingKind::kReserved: return "reserved";
   }
   return "none";
 }
@@ -69,6 +82,7 @@ Scheduler::ModelState& Scheduler::ModelFor(const mig::GpuModel& model) {
       m->geometry = std::make_unique<mig::Geometry>(std::move(*g));
       m->slots = std::make_unique<SlotIndex>(*m->geometry);
       m->idle.resize(static_cast<std::size_t>(m->geometry->num_profiles()));
+      m->placed_at.resize(static_cast<std::size_t>(m->geometry->num_profiles()));
     }
   }
   // AddClass returns the existing id for a known name.
@@ -109,6 +123,7 @@ Result<NodeId> Scheduler::AddNode(std::string name, const mig::GpuModel& model, 
     gpu.geometry = m.geometry.get();
     gpu.quota_class = m.quota_class;
     gpu.mode = mode;
+    gpu.base_mode = mode;
     gpus_.push_back(std::move(gpu));
     model_of_gpu_.push_back(m.index);
     node.gpus.push_back(ref);
@@ -159,9 +174,10 @@ Result<JobId> Scheduler::Submit(Job job) {
   job.bindings.clear();
   job.start_ms = -1;
   job.pending = {};
-  pending_.insert(PendingKey(job));
+  job.preemptions = 0;
+  job.preempted_by = JobId();
   const JobId id = job.id;
-  jobs_.emplace(id.value(), std::move(job));
+  Enqueue(jobs_.emplace(id.value(), std::move(job)).first->second);
   return id;
 }
 
@@ -181,7 +197,11 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
     return PlaceOneSlice(m, profile, only, now_ms, t);
   };
   if (!job.same_node) {
+    // A job holding a reservation uses its reserved GPUs first.
+    const auto res = std::find_if(reservations_.begin(), reservations_.end(),
+                                  [&](const Reservation& r) { return r.job == job.id; });
     for (int i = 0; i < job.count; ++i) {
+      if (res != reservations_.end() && one(&res->gpus)) continue;
       if (!one(nullptr)) return false;
     }
     return true;
@@ -193,7 +213,7 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
       if (model_of_gpu_[ref] == m.index) here.push_back(ref);
     }
     if (here.empty()) continue;
-    Tentative sub{t.job, t.cost, {}, {}, {}, {}, {}, {}};
+    Tentative sub{t.job, t.cost};
     bool ok = true;
     for (int i = 0; i < job.count && ok; ++i) {
       std::swap(sub, t);
@@ -207,6 +227,11 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
     Rollback(sub);
   }
   return false;
+}
+
+bool Scheduler::QuotaFits(const Job& job, const QuotaRequest& request) const {
+  const Result<FitResult> fit = quota_.CheckFit(job.team, request);
+  return fit && (fit->mode == FitMode::kFit || (fit->mode == FitMode::kFitBorrowing && job.preemptible));
 }
 
 // One job against every model that could host it, cheapest slice first. True when placed.
@@ -225,58 +250,99 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
     candidates.push_back({cost, m->index, q});
   }
   if (candidates.empty()) {
-    job.pending = {PendingKind::kUnschedulable, UnschedulableReason(job)};
+    job.pending = {PendingKind::kUnschedulable, UnschedulableReason(job), {}};
     return false;
   }
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     return std::tie(a.cost, a.model) < std::tie(b.cost, b.model);
   });
+  const bool reserved = std::any_of(reservations_.begin(), reservations_.end(),
+                                    [&](const Reservation& r) { return r.job == job.id; });
   Pending first_quota, first_slot;
+  std::optional<Candidate> preempt_at, slot_at;  // where preemption or a reservation may help
   for (const Candidate& c : candidates) {
     ModelState& m = *models_[static_cast<std::size_t>(c.model)];
     const MilliGpu total(c.cost.value() * job.count);
-    const auto short_key = std::make_pair(job.team.value(), m.quota_class.value());
+    const auto short_key = std::make_tuple(job.team.value(), m.quota_class.value(), job.preemptible);
+    if (!preempt_at) preempt_at = c;
     if (auto it = cache.short_of.find(short_key);
         it != cache.short_of.end() && total.value() >= it->second.first) {
-      if (first_quota.kind == PendingKind::kNone) first_quota = {PendingKind::kQuota, it->second.second};
+      if (first_quota.kind == PendingKind::kNone) first_quota = {PendingKind::kQuota, it->second.second, {}};
       continue;
     }
     const QuotaRequest request{{m.quota_class, total}};
-    const Result<FitResult> fit = quota_.CheckFit(job.team, request);
-    if (!fit || fit->mode == FitMode::kNoFit) {
-      std::string why = fit ? "over quota: " + fit->reason : fit.error().message;
+    if (const Result<FitResult> fit = quota_.CheckFit(job.team, request);
+        !fit || fit->mode == FitMode::kNoFit || (fit->mode == FitMode::kFitBorrowing && !job.preemptible)) {
+      std::string why = !fit                           ? fit.error().message
+                        : fit->mode == FitMode::kNoFit ? "over quota: " + fit->reason
+                                                       : fmt::format(
+                                                             "a job that is not preemptible runs within its "
+                                                             "team's nominal quota, and {} mGPU of {} would "
+                                                             "have to be borrowed",
+                                                             total.value(), m.model->name);
       // Usage only grows within a pass, so this amount or more stays short until the next one.
       cache.short_of[short_key] = {total.value(), why};
-      if (first_quota.kind == PendingKind::kNone) first_quota = {PendingKind::kQuota, std::move(why)};
+      if (first_quota.kind == PendingKind::kNone) first_quota = {PendingKind::kQuota, std::move(why), {}};
       continue;
     }
-    if (job.count == 1 && cache.no_slot.contains({c.model, c.profile})) {
+    if (!slot_at) slot_at = c;
+    if (job.count == 1 && !reserved && cache.no_slot.contains({c.model, c.profile})) {
       if (first_slot.kind == PendingKind::kNone)
-        first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile)};
+        first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile), {}};
       continue;
     }
-    Tentative t{job.id, c.cost, {}, {}, {}, {}, {}, {}};
+    Tentative t{job.id, c.cost};
     if (!PlaceOn(job, m, c.profile, now_ms, t)) {
       Rollback(t);
       if (job.count == 1) cache.no_slot.insert({c.model, c.profile});
       if (first_slot.kind == PendingKind::kNone)
-        first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile)};
+        first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile), {}};
       continue;
     }
-    (void)quota_.Admit(job.team, request);  // CheckFit said it fits; nothing changed in between
-    for (const Decision& d : t.decisions) {
-      usage_.instances_created += d.kind == Decision::Kind::kCreateInstance;
-      usage_.instances_destroyed += d.kind == Decision::Kind::kDestroyInstance;
-      out.push_back(d);
-    }
-    job.bindings = std::move(t.bindings);
-    job.state = JobState::kRunning;
-    job.start_ms = now_ms;
-    job.pending = {};
+    Commit(job, request, t, now_ms, out);
     return true;
   }
+  if (preempt_at && options_.preemption) {
+    ModelState& m = *models_[static_cast<std::size_t>(preempt_at->model)];
+    Tentative t{job.id, preempt_at->cost};
+    if (TryPreempt(job, m, preempt_at->profile, preempt_at->cost, now_ms, cache, t)) {
+      Commit(job, {{m.quota_class, MilliGpu(preempt_at->cost.value() * job.count)}}, t, now_ms, out);
+      return true;
+    }
+  }
   job.pending = first_slot.kind != PendingKind::kNone ? first_slot : first_quota;
+  if (job.pending.kind == PendingKind::kNoLegalSlot && slot_at) {
+    ModelState& m = *models_[static_cast<std::size_t>(slot_at->model)];
+    if (std::optional<Pending> r = ReservedReason(job, m, slot_at->profile)) {
+      job.pending = std::move(*r);  // it would fit but for a reservation: no reservation of its own
+    } else {
+      MaybeReserve(job, m, slot_at->profile, now_ms);
+    }
+  }
   return false;
+}
+
+void Scheduler::Commit(Job& job, const QuotaRequest& request, Tentative& t, std::int64_t now_ms,
+                       std::vector<Decision>& out) {
+  (void)quota_.Charge(job.team, request);  // the caller checked the fit with nothing in between
+  for (const Decision& d : t.decisions) {
+    usage_.instances_created += d.kind == Decision::Kind::kCreateInstance;
+    usage_.instances_destroyed += d.kind == Decision::Kind::kDestroyInstance;
+    out.push_back(d);
+  }
+  ModelState* m = nullptr;
+  for (const Binding& b : t.bindings) {
+    m = models_[static_cast<std::size_t>(model_of_gpu_[b.gpu])].get();
+    if (!b.instance.valid()) continue;
+    for (const Instance& inst : gpus_[b.gpu].instances) {
+      if (inst.id == b.instance) NoteDemand(*m, inst.placement.profile, now_ms);
+    }
+  }
+  job.bindings = std::move(t.bindings);
+  job.state = JobState::kRunning;
+  job.start_ms = now_ms;
+  job.pending = {};
+  if (job.preemptible) preemptible_[job.team.value()].insert({job.priority, -now_ms, job.id.value()});
 }
 
 std::string Scheduler::UnschedulableReason(const Job& job) const {
@@ -323,6 +389,12 @@ void Scheduler::ReleaseJob(Job& job, std::int64_t now_ms) {
   for (const auto& [cls, amount] : per_class) request.push_back({ClassId(cls), MilliGpu(amount)});
   (void)quota_.Release(job.team, request);  // admitted with exactly these amounts
   job.bindings.clear();
+  if (job.preemptible) {
+    if (auto it = preemptible_.find(job.team.value()); it != preemptible_.end()) {
+      it->second.erase({job.priority, -job.start_ms, job.id.value()});
+      if (it->second.empty()) preemptible_.erase(it);
+    }
+  }
 }
 
 Result<void> Scheduler::Finish(JobId id, std::int64_t now_ms) {
@@ -343,7 +415,8 @@ Result<void> Scheduler::Cancel(JobId id, std::int64_t now_ms) {
   if (it == jobs_.end()) return Fail(ErrorCode::kNotFound, "no job {}", id.value());
   Job& job = it->second;
   if (job.state == JobState::kPending) {
-    pending_.erase(PendingKey(job));
+    Dequeue(job);
+    DropReservation(job.id);
   } else if (job.state == JobState::kRunning) {
     ReleaseJob(job, now_ms);
   } else {
@@ -352,40 +425,6 @@ Result<void> Scheduler::Cancel(JobId id, std::int64_t now_ms) {
   }
   job.state = JobState::kCancelled;
   return {};
-}
-
-void Scheduler::ExpireIdle(std::int64_t now_ms, std::vector<Decision>& out) {
-  for (const auto& m : models_) {
-    const std::vector<GpuRef> gpus(m->gpus_with_idle.begin(), m->gpus_with_idle.end());
-    for (GpuRef ref : gpus) {
-      if (gpus_[ref].mode != GpuMode::kDynamic) continue;  // static layouts stay as they are
-      std::vector<Instance> expired;
-      for (const Instance& inst : gpus_[ref].instances) {
-        if (!inst.job.valid() && now_ms - inst.idle_since_ms >= options_.warm_idle_ms)
-          expired.push_back(inst);
-      }
-      for (const Instance& inst : expired) {
-        DestroyInstance(ref, inst.id);
-        ++usage_.instances_destroyed;
-        out.push_back({Decision::Kind::kDestroyInstance, ref, inst.id, inst.placement, {}});
-      }
-    }
-  }
-}
-
-std::vector<Decision> Scheduler::Schedule(std::int64_t now_ms) {
-  std::vector<Decision> out;
-  ExpireIdle(now_ms, out);
-  PassCache cache;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    Job& job = jobs_.at(std::get<2>(*it));
-    if (TryPlace(job, now_ms, cache, out)) {
-      it = pending_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return out;
 }
 
 }  // namespace gpuslice::sched

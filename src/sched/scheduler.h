@@ -1,22 +1,32 @@
 // Scheduler: decides which job gets which MIG slice (DESIGN.md §4). Pure: no I/O, no clock, no
 // threads; the caller passes `now` and applies the returned decisions.
 //
-// One pass (Schedule) walks the pending jobs in order — priority (high first), then submit time,
-// then id — and for each one decides quota and a concrete, legal placement together:
+// Queue order (scheduler_queue.cc): priority (high first), then the team's weighted dominant
+// share (DRF, lower first, QuotaTree::Share), then submit time, then id. Pending jobs with the
+// same shape — team, priority, request, gang, preemptible — wait in one group: if its head does
+// not fit, none of them does, so a pass costs O(groups), not O(pending jobs).
+//
+// For the head of a group, quota and a concrete, legal placement are decided together:
 //   for each GPU model that can host the request, cheapest slice first:
 //     1. quota: the team's quota plus what its cohort can lend covers the slice's cost (QuotaTree);
+//        a job that is not preemptible must fit within its team's nominal quota (no borrowing);
 //     2. an idle instance of the resolved profile on a GPU of that model (reuse, no repartition);
 //     3. else a new instance where SlotIndex says it destroys the fewest future options
 //        (packing onto used GPUs first);
 //     4. else destroy idle instances — never busy ones — on the GPU where the fewest must go to
-//        make a legal slot.
+//        make a legal slot;
+//   5. else preemption (scheduler_preempt.cc): the fewest, lowest-priority, cheapest preemptible
+//      victims that make both quota and a legal contiguous placement — reclaiming capacity other
+//      teams borrowed (when the job stays within its nominal quota) or stopping lower-priority
+//      work of its own team;
+//   6. else pending with a reason; a job kept waiting for a slot longer than `reserve_after_ms`
+//      reserves GPUs (backfill reservation): smaller jobs no longer take space there, so the
+//      region drains and the big job gets it.
 // A gang (count > 1) gets all its slices or none; `same_node` gangs are placed node by node.
-// A job that is not placed keeps a reason (quota with the numbers, no legal slot, or
-// unschedulable: no GPU model in the cluster can ever host it). Idle instances stay warm for
-// `warm_idle_ms` so a job of the same shape starts without repartitioning, then are destroyed.
-//
-// Not yet here (next steps of the scheduling issue): preemption, backfill reservations for big
-// jobs, DRF ordering between teams, static-layout GPUs.
+// Idle instances stay warm for `warm_idle_ms` so a job of the same shape starts without
+// repartitioning; past that they are destroyed unless their shape is in demand (as many are kept
+// as were placed in the last warm window); any idle instance is destroyed when another shape
+// needs the space.
 //
 // Size requests resolve per model to the smallest profile that holds them
 // (Geometry::ResolveSize); an idle instance is reused only if it has exactly that profile.
@@ -43,6 +53,20 @@ struct SchedulerOptions {
   // baseline the simulator compares against (use it with warm_idle_ms = 0: no warm pool).
   enum class Placement { kBestScore, kFirstFit };
   Placement placement = Placement::kBestScore;
+  // Keep idle instances past warm_idle_ms for shapes placed recently (false: time only).
+  bool demand_warm = true;
+  bool preemption = true;
+  // A job waiting this long for a slot (not for quota) reserves GPUs; at most max_reservations
+  // jobs hold reservations at once. max_reservations = 0 turns backfill reservations off.
+  std::int64_t reserve_after_ms = 10 * 60 * 1000;
+  int max_reservations = 4;
+};
+
+// GPUs held for a waiting job: other jobs do not create or reuse instances on them.
+struct Reservation {
+  JobId job;
+  std::vector<GpuRef> gpus;
+  std::int64_t since_ms = 0;
 };
 
 // Compute slices a whole GPU counts for: all of a MIG GPU's slices, or 1 for a GPU without MIG.
@@ -76,11 +100,32 @@ class Scheduler {
   // One scheduling pass at `now_ms`; returns the decisions in the order they must be applied.
   std::vector<Decision> Schedule(std::int64_t now_ms);
 
+  // Changes a GPU's mode. kCordoned/kDraining stop new work on it (running work stays;
+  // draining also destroys its idle instances at once); back to the mode it had before
+  // uncordons it. Switching between dynamic and whole needs a GPU with no instances and no job;
+  // kStatic is set only through AddNode. Returns the decisions (destroyed idle instances).
+  // Errors: kNotFound, kInvalidArgument (a mode this GPU cannot have), kFailedPrecondition.
+  Result<std::vector<Decision>> SetGpuMode(GpuRef gpu, GpuMode mode, std::int64_t now_ms);
+  // The node is gone (lost or removed): its running jobs are requeued (returned), its GPUs
+  // leave the pool and their instances are forgotten. kNotFound; kFailedPrecondition if removed.
+  Result<std::vector<JobId>> RemoveNode(NodeId id, std::int64_t now_ms);
+  bool node_removed(NodeId id) const { return removed_nodes_.contains(id.value()); }
+
+  // Why a job is not running right now, with detail computed on demand: for no-legal-slot, the
+  // best near-miss (the GPU where the fewest running instances stand in the way).
+  Pending Why(JobId id) const;
+
   const Job* FindJob(JobId id) const;
+  // Running and finished/cancelled jobs, by id (for tests and the server's listings).
+  template <typename F>
+  void ForEachJob(F&& f) const {
+    for (const auto& [id, job] : jobs_) f(job);
+  }
+  const std::vector<Reservation>& reservations() const { return reservations_; }
   const Gpu& gpu(GpuRef ref) const { return gpus_[ref]; }
   std::size_t num_gpus() const { return gpus_.size(); }
   const Node& node(NodeId id) const { return nodes_[id.value() - 1]; }
-  std::size_t num_pending() const { return pending_.size(); }
+  std::size_t num_pending() const { return num_pending_; }
   const QuotaTree& quota() const { return quota_; }
 
   // Compute slices held by instances (busy or idle) and by whole GPUs, and the total; the
@@ -98,11 +143,32 @@ class Scheduler {
   struct ModelState;
   struct PassCache;
   struct Tentative;
+  struct Group;
+  struct Victim;
 
   ModelState& ModelFor(const mig::GpuModel& model);
   int ProfileFor(const Job& job, const ModelState& m) const;
   void Resolve(Job& job);
   bool TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::vector<Decision>& out);
+  void Commit(Job& job, const QuotaRequest& request, Tentative& t, std::int64_t now_ms,
+              std::vector<Decision>& out);
+  // Preemption (scheduler_preempt.cc).
+  bool TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms, PassCache& cache,
+                  Tentative& t);
+  std::vector<Victim> VictimCandidates(const Job& job, const ModelState& m, MilliGpu cost) const;
+  bool QuotaFits(const Job& job, const QuotaRequest& request) const;
+  void Evict(JobId victim, Tentative& t);
+  void Unevict(Tentative& t);
+  // Queue (scheduler_queue.cc).
+  std::string ShapeKey(const Job& job) const;
+  void Enqueue(Job& job);
+  void Dequeue(const Job& job);
+  // Reservations (scheduler_reserve.cc).
+  bool ReservedForOther(GpuRef gpu, JobId job) const;
+  void MaybeReserve(Job& job, ModelState& m, int profile, std::int64_t now_ms);
+  void DropReservation(JobId job);
+  std::optional<Pending> ReservedReason(const Job& job, const ModelState& m, int profile) const;
+  std::string NearMiss(const Job& job, const ModelState& m, int profile) const;
   bool PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t);
   bool PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuRef>* only, std::int64_t now_ms,
                      Tentative& t);
@@ -112,6 +178,9 @@ class Scheduler {
   std::string UnschedulableReason(const Job& job) const;
   std::string NoSlotReason(const Job& job, const ModelState& m, int profile) const;
   void ExpireIdle(std::int64_t now_ms, std::vector<Decision>& out);
+  void NoteDemand(ModelState& m, int profile, std::int64_t now_ms);
+  void UnindexGpu(GpuRef gpu);  // out of the pool for new work (cordon, drain, reservation)
+  void IndexGpu(GpuRef gpu);    // back in
 
   InstanceId CreateInstance(GpuRef gpu, mig::Placement p, std::int64_t now_ms);
   void AddIdleInstance(GpuRef gpu, const Instance& inst);
@@ -128,8 +197,15 @@ class Scheduler {
   std::vector<std::unique_ptr<ModelState>> models_;
   std::vector<int> model_of_gpu_;  // GpuRef -> index into models_
   std::unordered_map<std::uint64_t, Job> jobs_;
-  // Pending jobs in pass order: (-priority, submit_ms, id).
-  std::set<std::tuple<int, std::int64_t, std::uint64_t>> pending_;
+  // Pending jobs, grouped by shape (scheduler_queue.cc).
+  std::vector<Group> groups_;
+  std::unordered_map<std::string, std::uint32_t> group_of_shape_;
+  std::unordered_map<std::uint64_t, std::uint32_t> group_of_job_;
+  std::size_t num_pending_ = 0;
+  // Running preemptible jobs per team: (priority, -start_ms, id), lowest priority and newest first.
+  std::map<std::uint64_t, std::set<std::tuple<int, std::int64_t, std::uint64_t>>> preemptible_;
+  std::vector<Reservation> reservations_;
+  std::set<std::uint64_t> removed_nodes_;
   std::uint64_t next_job_ = 1;
   std::uint64_t next_instance_ = 1;
   Usage usage_;

@@ -1,6 +1,7 @@
 // Private to the Scheduler's .cc files: the per-model state and the scratch of one pass.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -26,14 +27,36 @@ struct Scheduler::ModelState {
   int dynamic_gpus = 0;
   int static_gpus = 0;
   int whole_gpus = 0;
+  // Placement times per profile within the last warm window, for the demand-driven warm pool.
+  std::vector<std::deque<std::int64_t>> placed_at;
+};
+
+// Pending jobs of one shape, oldest first: (submit_ms, id).
+struct Scheduler::Group {
+  std::string shape;
+  int priority = 0;
+  QuotaNodeId team;
+  std::set<std::pair<std::int64_t, std::uint64_t>> jobs;
+  Pending reason;  // of the head when it was last tried
+};
+
+// A running job that preemption may stop, in the order victims are taken.
+struct Scheduler::Victim {
+  JobId job;
+  bool reclaim = false;  // another team's borrowed capacity (else: lower priority, own team)
+  int priority = 0;
+  std::int64_t start_ms = 0;
+  MilliGpu cost;  // in the contested class
 };
 
 // Facts learnt during one pass. Within a pass capacity only shrinks (nothing finishes), so a
 // shape that found no slot, or a team short of quota for an amount, stays so until the pass ends.
 struct Scheduler::PassCache {
   std::set<std::pair<int, int>> no_slot;  // (model, profile) of single slices
-  // (team, class) -> the smallest amount found short in this pass, and why.
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::pair<std::int64_t, std::string>> short_of;
+  // (team, priority, model, profile) for which a preemption search found no victims.
+  std::set<std::tuple<std::uint64_t, int, int, int>> no_victims;
+  // (team, class, preemptible) -> the smallest amount found short in this pass, and why.
+  std::map<std::tuple<std::uint64_t, std::uint64_t, bool>, std::pair<std::int64_t, std::string>> short_of;
 };
 
 // Changes made while placing one job, so that a gang that does not fully fit can be undone.
@@ -46,6 +69,9 @@ struct Scheduler::Tentative {
   std::vector<std::tuple<GpuRef, InstanceId, std::int64_t>> reused;  // with their idle-since time
   std::vector<std::pair<GpuRef, Instance>> destroyed;
   std::vector<GpuRef> wholes;
+  // Jobs stopped to make room, with their bindings, in eviction order (undone in reverse).
+  std::vector<std::pair<JobId, std::vector<Binding>>> evicted;
+  std::int64_t now_ms = 0;
 };
 
 }  // namespace gpuslice::sched

@@ -22,7 +22,8 @@ int Slices(const Gpu& gpu, const mig::Placement& p) {
 void Scheduler::Reindex(GpuRef ref) {
   const Gpu& gpu = gpus_[ref];
   ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
-  if (gpu.mode == GpuMode::kDynamic && m.slots) m.slots->Upsert(ref, gpu.occupancy);
+  if (gpu.mode == GpuMode::kDynamic && !gpu.reserved_for.valid() && !gpu.removed && m.slots)
+    m.slots->Upsert(ref, gpu.occupancy);
   bool has_idle = false;
   for (const Instance& inst : gpu.instances) has_idle |= !inst.job.valid();
   if (has_idle) {
@@ -52,7 +53,7 @@ void Scheduler::FreeWhole(GpuRef ref) {
   ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
   gpus_[ref].whole_job = JobId();
   usage_.busy_slices -= WholeSlices(*m.model);
-  m.free_whole.insert(ref);
+  IndexGpu(ref);
 }
 
 void Scheduler::DestroyInstance(GpuRef ref, InstanceId id) {
@@ -118,7 +119,9 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
   // 1. A warm idle instance of exactly this profile.
   for (const auto& [ref, id] : m.idle[static_cast<std::size_t>(profile)]) {
     const GpuMode mode = gpus_[ref].mode;
-    if ((mode != GpuMode::kDynamic && mode != GpuMode::kStatic) || !Allowed(only, ref)) continue;
+    if ((mode != GpuMode::kDynamic && mode != GpuMode::kStatic) || !Allowed(only, ref) ||
+        ReservedForOther(ref, t.job))
+      continue;
     const Instance* inst = nullptr;
     for (const Instance& i : gpus_[ref].instances) {
       if (i.id.value() == id) inst = &i;
@@ -136,7 +139,8 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
     std::tuple<bool, int, int, GpuRef> best{};
     for (GpuRef ref : *only) {
       const Gpu& gpu = gpus_[ref];
-      if (gpu.mode != GpuMode::kDynamic || model_of_gpu_[ref] != m.index) continue;
+      if (gpu.mode != GpuMode::kDynamic || model_of_gpu_[ref] != m.index || ReservedForOther(ref, t.job))
+        continue;
       const std::optional<int> start = g.BestStart(gpu.occupancy, profile);
       if (!start) continue;
       const int loss =
@@ -165,7 +169,7 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
   std::optional<Room> room;
   for (GpuRef ref : m.gpus_with_idle) {
     const Gpu& gpu = gpus_[ref];
-    if (gpu.mode != GpuMode::kDynamic || !Allowed(only, ref)) continue;
+    if (gpu.mode != GpuMode::kDynamic || !Allowed(only, ref) || ReservedForOther(ref, t.job)) continue;
     mig::Occupancy busy;
     for (const Instance& inst : gpu.instances) {
       if (inst.job.valid()) g.Add(busy, inst.placement);
@@ -209,12 +213,17 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
 }
 
 bool Scheduler::PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tentative& t) {
+  auto free_for_job = [&](GpuRef ref) {
+    const Gpu& gpu = gpus_[ref];
+    return gpu.mode == GpuMode::kWhole && !gpu.whole_job.valid() && !gpu.removed &&
+           (m.free_whole.contains(ref) || gpu.reserved_for == t.job);
+  };
   std::optional<GpuRef> pick;
   if (only == nullptr) {
     if (!m.free_whole.empty()) pick = *m.free_whole.begin();
   } else {
     for (GpuRef ref : *only) {
-      if (m.free_whole.contains(ref)) {
+      if (free_for_job(ref)) {
         pick = ref;
         break;
       }
@@ -227,7 +236,7 @@ bool Scheduler::PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tenta
     usage_.busy_slices += WholeSlices(*m.model);
     t.wholes.push_back(ref);
     t.bindings.push_back({ref, InstanceId(), t.cost});
-    t.decisions.push_back({Decision::Kind::kBind, ref, InstanceId(), {}, t.job});
+    t.decisions.push_back({Decision::Kind::kBind, ref, InstanceId(), {}, t.job, {}});
     return true;
   }
   return false;
@@ -247,7 +256,8 @@ void Scheduler::Rollback(Tentative& t) {
   }
   for (auto it = t.created.rbegin(); it != t.created.rend(); ++it) DestroyInstance(it->first, it->second);
   for (auto it = t.destroyed.rbegin(); it != t.destroyed.rend(); ++it) AddIdleInstance(it->first, it->second);
-  t = Tentative{t.job, t.cost, {}, {}, {}, {}, {}, {}};  // keep job and cost, forget the rest
+  Unevict(t);
+  t = Tentative{t.job, t.cost};  // keep job and cost, forget the rest
 }
 
 }  // namespace gpuslice::sched

@@ -10,65 +10,12 @@
 #include <map>
 
 #include "mig/catalog.h"
+#include "sched/scheduler_testing.h"
 
 namespace gpuslice::sched {
 namespace {
 
 using ::testing::HasSubstr;
-
-const mig::GpuModel& Model(std::string_view name) {
-  return *mig::Catalog::BuiltIn().Resolve(name).value().model;
-}
-
-// A quota tree with teams under one cohort, each with `nominal` mGPU of every listed class.
-QuotaTree Teams(std::vector<std::pair<std::string, std::int64_t>> teams, std::vector<std::string> classes,
-                std::optional<std::int64_t> borrowing_limit = std::nullopt) {
-  QuotaTree tree;
-  const QuotaNodeId cohort = tree.AddCohort("research").value();
-  for (const std::string& c : classes) (void)tree.AddClass(c);
-  for (const auto& [name, nominal] : teams) {
-    const QuotaNodeId t = tree.AddTeam(name, cohort).value();
-    for (const std::string& c : classes) {
-      ClassQuota q{MilliGpu(nominal)};
-      if (borrowing_limit) q.borrowing_limit = MilliGpu(*borrowing_limit);
-      EXPECT_TRUE(tree.SetQuota(t, tree.FindClass(c).value(), q));
-    }
-  }
-  return tree;
-}
-
-Job SliceJob(const Scheduler& s, std::string team, std::string profile, int priority = 0,
-             std::int64_t submit = 0) {
-  Job j;
-  j.name = profile + "-job";
-  j.team = s.quota().Find(team).value();
-  j.request.profile = std::move(profile);
-  j.priority = priority;
-  j.submit_ms = submit;
-  return j;
-}
-
-std::string Describe(const Scheduler& s, const Decision& d) {
-  const Gpu& g = s.gpu(d.gpu);
-  switch (d.kind) {
-    case Decision::Kind::kCreateInstance: return fmt::format("create {}", g.geometry->Describe(d.placement));
-    case Decision::Kind::kDestroyInstance:
-      return fmt::format("destroy {}", g.geometry->Describe(d.placement));
-    case Decision::Kind::kBind: return fmt::format("bind job {}", d.job.value());
-    case Decision::Kind::kUnbind: return fmt::format("unbind job {}", d.job.value());
-  }
-  return "?";
-}
-
-std::vector<std::string> Describe(const Scheduler& s, const std::vector<Decision>& ds) {
-  std::vector<std::string> out;
-  for (const Decision& d : ds) out.push_back(Describe(s, d));
-  return out;
-}
-
-std::int64_t UsageOf(const Scheduler& s, const std::string& team, const std::string& cls) {
-  return s.quota().Usage(s.quota().Find(team).value(), s.quota().FindClass(cls).value()).value().value();
-}
 
 TEST(SchedulerTest, CutsASliceAtTheBestStartAndChargesItsCost) {
   Scheduler s(Teams({{"nlp", 1000}}, {"A100-40GB"}));
@@ -118,9 +65,13 @@ TEST(SchedulerTest, IdleSlicesAreMergedForABigJobButBusyOnesAreNeverTouched) {
 }
 
 TEST(SchedulerTest, QuotaReasonCarriesTheNumbersAndCohortLends) {
-  Scheduler s(Teams({{"nlp", 143}, {"vision", 0}}, {"A100-40GB"}, /*borrowing_limit=*/150));
+  // Without preemption nlp cannot take back what vision borrowed.
+  Scheduler s(Teams({{"nlp", 143}, {"vision", 0}}, {"A100-40GB"}, /*borrowing_limit=*/150),
+              SchedulerOptions{.preemption = false});
   ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
-  const JobId a = s.Submit(SliceJob(s, "vision", "1g.5gb")).value();  // borrows nlp's idle quota
+  Job borrower = SliceJob(s, "vision", "1g.5gb");  // borrows nlp's idle quota: must be preemptible
+  borrower.preemptible = true;
+  const JobId a = s.Submit(borrower).value();
   const JobId b = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
   s.Schedule(0);
   EXPECT_EQ(s.FindJob(a)->state, JobState::kRunning);

@@ -130,22 +130,6 @@ Result<void> AtLine(Result<void> r, std::size_t line) {
 
 }  // namespace
 
-std::string_view JobKindName(JobKind kind) {
-  switch (kind) {
-    case JobKind::kBatch: return "batch";
-    case JobKind::kService: return "service";
-    case JobKind::kNotebook: return "notebook";
-  }
-  return "batch";
-}
-
-Result<JobKind> ParseJobKind(std::string_view text) {
-  if (text == "batch") return JobKind::kBatch;
-  if (text == "service") return JobKind::kService;
-  if (text == "notebook") return JobKind::kNotebook;
-  return Fail(ErrorCode::kInvalidArgument, "'{}' is not a job kind (batch, service, notebook)", text);
-}
-
 Result<void> ValidateJobSpec(const JobSpec& job) {
   if (!NameOk(job.name))
     return Fail(ErrorCode::kInvalidArgument, "name '{}' is empty or has odd characters", job.name);

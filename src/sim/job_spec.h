@@ -30,14 +30,15 @@
 
 #include "common/error.h"
 #include "common/units.h"
+#include "sched/model.h"
 
 namespace gpuslice::sim {
 
 inline constexpr std::string_view kWholeGpu = "whole";  // profile name for a whole GPU
 
-enum class JobKind { kBatch, kService, kNotebook };
-std::string_view JobKindName(JobKind kind);
-Result<JobKind> ParseJobKind(std::string_view text);
+using sched::JobKind;
+using sched::JobKindName;
+using sched::ParseJobKind;
 
 struct JobSpec {
   std::string name;

@@ -40,6 +40,7 @@ json PolicyJson(const PolicyResult& p, JsonSeries series) {
       {"wait_s", {{"p50", p.wait_s.p50}, {"p90", p.wait_s.p90}, {"p99", p.wait_s.p99}}},
       {"instances_created", p.instances_created},
       {"instances_destroyed", p.instances_destroyed},
+      {"jobs_preempted", p.jobs_preempted},
       {"upper_bound", p.upper_bound},
   };
   if (series == JsonSeries::kInclude) {

@@ -43,9 +43,10 @@ struct PolicyResult {
   std::int64_t jobs_submitted = 0, jobs_placed = 0;
   WaitPercentiles wait_s;
   std::int64_t instances_created = 0, instances_destroyed = 0;
-  double upper_bound = 0;                                           // geometric upper bound, 0..1
-  std::vector<SeriesPoint> allocation;                              // allocation ratio (0..1) over x
-  std::vector<double> waits_s;                                      // each placed job's wait (CDF)
+  std::int64_t jobs_preempted = 0;      // preemptions (a job preempted twice counts twice)
+  double upper_bound = 0;               // geometric upper bound, 0..1
+  std::vector<SeriesPoint> allocation;  // allocation ratio (0..1) over x
+  std::vector<double> waits_s;          // each placed job's wait (CDF)
   std::map<std::string, std::vector<SeriesPoint>> team_usage_mgpu;  // per team, milli-GPU over x
 };
 

@@ -158,6 +158,9 @@ Result<sched::Job> ToJob(const JobSpec& spec, const PolicySpec& policy, const sc
   j.team = *team;
   j.priority = spec.priority;
   j.preemptible = spec.preemptible;
+  j.kind = spec.kind;
+  j.submit_ms = spec.submit_ms;
+  if (spec.duration_ms) j.expected_duration_ms = *spec.duration_ms;
   j.count = spec.count;
   j.same_node = spec.same_node;
   j.request.gpu_model = spec.gpu_model;
@@ -244,7 +247,9 @@ Result<PolicyResult> Replay(sched::Scheduler& s, const PolicySpec& policy, const
   out.jobs_submitted = static_cast<std::int64_t>(jobs.size());
   const std::vector<std::string> teams = TeamNames(cluster);
   const std::vector<const mig::GpuModel*> classes = cluster.GpuClasses();
-  using Finish = std::tuple<std::int64_t, std::uint64_t, std::size_t>;  // time, job id, spec index
+  // time, job id, spec index, the start it belongs to (a preempted job's old finish is stale)
+  using Finish = std::tuple<std::int64_t, std::uint64_t, std::size_t, std::int64_t>;
+  std::map<std::uint64_t, int> slices_of;  // running job -> slices counted in `allocated`
   std::priority_queue<Finish, std::vector<Finish>, std::greater<>> finishes;
   std::map<std::uint64_t, std::size_t> spec_of;  // scheduler job id -> spec index
   std::size_t next = 0;
@@ -267,9 +272,12 @@ Result<PolicyResult> Replay(sched::Scheduler& s, const PolicySpec& policy, const
     }
     last = now;
     while (!finishes.empty() && std::get<0>(finishes.top()) == now) {
-      const auto [t, id, idx] = finishes.top();
+      const auto [t, id, idx, started_at] = finishes.top();
       finishes.pop();
-      allocated -= RunningSlices(s, *s.FindJob(JobId(id)), jobs[idx], geometries);
+      const sched::Job& job = *s.FindJob(JobId(id));
+      if (job.state != sched::JobState::kRunning || job.start_ms != started_at) continue;  // preempted
+      allocated -= slices_of[id];
+      slices_of.erase(id);
       (void)s.Finish(JobId(id), now);
       ++processed;
     }
@@ -287,14 +295,24 @@ Result<PolicyResult> Replay(sched::Scheduler& s, const PolicySpec& policy, const
     std::set<std::uint64_t> started;
     for (const sched::Decision& d : s.Schedule(now)) {
       if (d.kind == sched::Decision::Kind::kBind) started.insert(d.job.value());
+      if (d.kind == sched::Decision::Kind::kPreempt) {
+        // The victim stops and starts over when it is placed again.
+        allocated -= slices_of[d.job.value()];
+        slices_of.erase(d.job.value());
+        ++out.jobs_preempted;
+      }
     }
     for (std::uint64_t id : started) {
       const sched::Job& job = *s.FindJob(JobId(id));
+      if (job.state != sched::JobState::kRunning) continue;  // placed, then preempted in the same pass
       const std::size_t idx = spec_of[id];
-      allocated += RunningSlices(s, job, jobs[idx], geometries);
-      out.waits_s.push_back(static_cast<double>(now - job.submit_ms) / 1000.0);
-      ++out.jobs_placed;
-      if (jobs[idx].duration_ms) finishes.push({now + *jobs[idx].duration_ms, id, idx});
+      slices_of[id] = RunningSlices(s, job, jobs[idx], geometries);
+      allocated += slices_of[id];
+      if (job.preemptions == 0) {
+        out.waits_s.push_back(static_cast<double>(now - job.submit_ms) / 1000.0);
+        ++out.jobs_placed;
+      }
+      if (jobs[idx].duration_ms) finishes.push({now + *jobs[idx].duration_ms, id, idx, now});
     }
     if (options.progress && processed % 1024 == 0)
       options.progress(static_cast<double>(processed) / events_total);

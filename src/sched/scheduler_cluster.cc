@@ -1,0 +1,172 @@
+// Scheduler: changes to the cluster itself — GPU modes (cordon, drain, dynamic <-> whole),
+// nodes that go away — and the warm pool's expiry.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "sched/scheduler.h"
+#include "sched/scheduler_internal.h"
+
+namespace gpuslice::sched {
+namespace {
+
+bool IsBaseMode(GpuMode mode) {
+  return mode == GpuMode::kDynamic || mode == GpuMode::kStatic || mode == GpuMode::kWhole;
+}
+
+}  // namespace
+
+void Scheduler::UnindexGpu(GpuRef ref) {
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  if (m.slots) m.slots->Erase(ref);
+  m.free_whole.erase(ref);
+}
+
+void Scheduler::IndexGpu(GpuRef ref) {
+  const Gpu& gpu = gpus_[ref];
+  if (gpu.removed || gpu.reserved_for.valid()) return;
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  if (gpu.mode == GpuMode::kDynamic && m.slots) m.slots->Upsert(ref, gpu.occupancy);
+  if (gpu.mode == GpuMode::kWhole && !gpu.whole_job.valid()) m.free_whole.insert(ref);
+}
+
+Result<std::vector<Decision>> Scheduler::SetGpuMode(GpuRef ref, GpuMode mode, std::int64_t now_ms) {
+  if (ref >= gpus_.size()) return Fail(ErrorCode::kNotFound, "no GPU {}", ref);
+  Gpu& gpu = gpus_[ref];
+  const std::string where = fmt::format("node {} GPU {}", node(gpu.node).name, gpu.index);
+  if (gpu.removed) return Fail(ErrorCode::kFailedPrecondition, "{}: the node has been removed", where);
+  std::vector<Decision> out;
+  if (mode == gpu.mode) return out;
+  if (mode == GpuMode::kCordoned || mode == GpuMode::kDraining) {
+    DropReservation(gpu.reserved_for);
+    UnindexGpu(ref);
+    gpu.mode = mode;
+    if (mode == GpuMode::kDraining && gpu.base_mode == GpuMode::kDynamic) {
+      const std::vector<Instance> all = gpu.instances;
+      for (const Instance& inst : all) {
+        if (inst.job.valid()) continue;
+        DestroyInstance(ref, inst.id);
+        ++usage_.instances_destroyed;
+        out.push_back({Decision::Kind::kDestroyInstance, ref, inst.id, inst.placement, {}, {}});
+      }
+    }
+    return out;
+  }
+  if (mode == gpu.base_mode) {  // uncordon
+    gpu.mode = mode;
+    IndexGpu(ref);
+    return out;
+  }
+  // A change of kind: dynamic <-> whole, on an empty GPU.
+  if (mode == GpuMode::kStatic || gpu.base_mode == GpuMode::kStatic) {
+    return Fail(ErrorCode::kInvalidArgument, "{}: static layouts are set with the node's layout, not a mode",
+                where);
+  }
+  if (mode == GpuMode::kDynamic && !gpu.model->mig_capable) {
+    return Fail(ErrorCode::kInvalidArgument, "{}: {} has no MIG, so it cannot be dynamic", where,
+                gpu.model->name);
+  }
+  if (!IsBaseMode(mode)) return Fail(ErrorCode::kInvalidArgument, "{}: unknown mode", where);
+  if (!gpu.instances.empty() || gpu.whole_job.valid()) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "{}: switching {} -> {} needs an empty GPU ({} instances, {} running whole-GPU jobs)", where,
+                GpuModeName(gpu.base_mode), GpuModeName(mode), gpu.instances.size(),
+                gpu.whole_job.valid() ? 1 : 0);
+  }
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  UnindexGpu(ref);
+  (gpu.base_mode == GpuMode::kDynamic ? m.dynamic_gpus : m.whole_gpus) -= 1;
+  (mode == GpuMode::kDynamic ? m.dynamic_gpus : m.whole_gpus) += 1;
+  gpu.base_mode = mode;
+  gpu.mode = mode;
+  IndexGpu(ref);
+  (void)now_ms;
+  return out;
+}
+
+Result<std::vector<JobId>> Scheduler::RemoveNode(NodeId id, std::int64_t now_ms) {
+  if (!id.valid() || id.value() > nodes_.size()) return Fail(ErrorCode::kNotFound, "no node {}", id.value());
+  if (removed_nodes_.contains(id.value())) {
+    return Fail(ErrorCode::kFailedPrecondition, "node {} has been removed already", node(id).name);
+  }
+  const Node& n = node(id);
+  // Jobs with a slice on the node, in id order so the requeue is deterministic.
+  std::set<std::uint64_t> hit;
+  for (GpuRef ref : n.gpus) {
+    const Gpu& gpu = gpus_[ref];
+    if (gpu.whole_job.valid()) hit.insert(gpu.whole_job.value());
+    for (const Instance& inst : gpu.instances) {
+      if (inst.job.valid()) hit.insert(inst.job.value());
+    }
+  }
+  std::vector<JobId> requeued;
+  for (std::uint64_t j : hit) {
+    Job& job = jobs_.at(j);
+    ReleaseJob(job, now_ms);
+    job.start_ms = -1;
+    Enqueue(job);
+    requeued.push_back(job.id);
+  }
+  for (GpuRef ref : n.gpus) {
+    Gpu& gpu = gpus_[ref];
+    ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+    DropReservation(gpu.reserved_for);
+    const std::vector<Instance> all = gpu.instances;
+    for (const Instance& inst : all) DestroyInstance(ref, inst.id);  // the node's state is gone with it
+    UnindexGpu(ref);
+    m.gpus_with_idle.erase(ref);
+    if (gpu.base_mode == GpuMode::kDynamic) --m.dynamic_gpus;
+    if (gpu.base_mode == GpuMode::kStatic) --m.static_gpus;
+    if (gpu.base_mode == GpuMode::kWhole) --m.whole_gpus;
+    m.gpus.erase(std::remove(m.gpus.begin(), m.gpus.end(), ref), m.gpus.end());
+    usage_.total_slices -= WholeSlices(*gpu.model);
+    gpu.removed = true;
+    gpu.mode = GpuMode::kCordoned;
+  }
+  removed_nodes_.insert(id.value());
+  return requeued;
+}
+
+void Scheduler::NoteDemand(ModelState& m, int profile, std::int64_t now_ms) {
+  if (profile < 0 || static_cast<std::size_t>(profile) >= m.placed_at.size()) return;
+  std::deque<std::int64_t>& q = m.placed_at[static_cast<std::size_t>(profile)];
+  q.push_back(now_ms);
+  while (!q.empty() && q.front() <= now_ms - options_.warm_idle_ms) q.pop_front();
+}
+
+// Idle instances older than warm_idle_ms are destroyed. With demand_warm, a shape placed k times
+// in the last warm window keeps up to k idle instances (young or old) of that (model, profile):
+// such jobs are likely to come again soon. Static layouts never expire.
+void Scheduler::ExpireIdle(std::int64_t now_ms, std::vector<Decision>& out) {
+  for (const auto& m : models_) {
+    std::vector<std::int64_t> keep(m->placed_at.size(), 0);
+    if (options_.demand_warm) {
+      for (std::size_t p = 0; p < m->placed_at.size(); ++p) {
+        std::deque<std::int64_t>& q = m->placed_at[p];
+        while (!q.empty() && q.front() <= now_ms - options_.warm_idle_ms) q.pop_front();
+        keep[p] = static_cast<std::int64_t>(q.size());
+      }
+    }
+    const std::vector<GpuRef> gpus(m->gpus_with_idle.begin(), m->gpus_with_idle.end());
+    for (GpuRef ref : gpus) {
+      if (gpus_[ref].base_mode != GpuMode::kDynamic || gpus_[ref].removed) continue;
+      std::vector<Instance> expired;
+      for (const Instance& inst : gpus_[ref].instances) {
+        if (inst.job.valid()) continue;
+        // The demand budget covers young and old idle instances alike; young ones always stay.
+        if (std::int64_t& k = keep[static_cast<std::size_t>(inst.placement.profile)]; k > 0) {
+          --k;
+        } else if (now_ms - inst.idle_since_ms >= options_.warm_idle_ms) {
+          expired.push_back(inst);
+        }
+      }
+      for (const Instance& inst : expired) {
+        DestroyInstance(ref, inst.id);
+        ++usage_.instances_destroyed;
+        out.push_back({Decision::Kind::kDestroyInstance, ref, inst.id, inst.placement, {}, {}});
+      }
+    }
+  }
+}
+
+}  // namespace gpuslice::sched

@@ -1,0 +1,259 @@
+// Scheduler: geometry-aware preemption (DESIGN.md §4 step 3).
+//
+// Tried for the head of a group after quota or placement failed on every model. Who may be a
+// victim (Kueue's policies as HyperPod task governance sets them; placement-and-quota.md §2.5):
+//   * reclaim: a preemptible job of another team in the same cohort tree that borrows in the
+//     contested GPU class (usage > nominal), when the preemptor stays within its own nominal
+//     quota after admission (reclaimWithinCohort: Any);
+//   * priority: a preemptible job of the preemptor's own team with a lower priority
+//     (withinClusterQueue: LowerPriority).
+// Jobs that are not preemptible are never victims; they never borrow either (scheduler.h), so
+// borrowed capacity is always reclaimable.
+// Candidates are taken in Kueue's order: reclaim before priority, lower priority first, most
+// recently started first, then id.
+//
+// Steps, single-slice jobs (gangs do not preempt yet):
+//   1. quota: if the job's quota does not fit, evict candidates greedily (skipping reclaim
+//      candidates whose team no longer borrows) until it fits, then drop every victim that is
+//      not needed (Kueue's minimisation pass, last to first);
+//   2. placement: try the normal placement with those victims gone;
+//   3. geometry: else, per GPU of the model and per legal start of the profile, the candidates
+//      whose instances overlap that start; choose the (GPU, start) with the lowest
+//      (highest victim priority, number of victims, their total cost, GPU, start) and evict
+//      them, then place on that GPU;
+//   4. anything fails: every eviction is undone. A preemption therefore happens only when it
+//      lets the preemptor be placed in the same pass.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <limits>
+#include <map>
+
+#include "sched/scheduler.h"
+#include "sched/scheduler_internal.h"
+
+namespace gpuslice::sched {
+namespace {
+
+// The quota a running job holds, per class.
+QuotaRequest ChargeOf(const std::vector<Gpu>& gpus, const Job& job) {
+  std::map<std::uint64_t, std::int64_t> per_class;
+  for (const Binding& b : job.bindings) per_class[gpus[b.gpu].quota_class.value()] += b.cost.value();
+  QuotaRequest out;
+  for (const auto& [cls, amount] : per_class) out.push_back({ClassId(cls), MilliGpu(amount)});
+  return out;
+}
+
+QuotaNodeId RootOf(const QuotaTree& tree, QuotaNodeId n) {
+  while (tree.parent(n).valid()) n = tree.parent(n);
+  return n;
+}
+
+}  // namespace
+
+std::vector<Scheduler::Victim> Scheduler::VictimCandidates(const Job& job, const ModelState& m,
+                                                           MilliGpu cost) const {
+  std::vector<Victim> out;
+  const ClassId cls = m.quota_class;
+  auto cost_in_class = [&](const Job& v) {
+    std::int64_t c = 0;
+    for (const Binding& b : v.bindings) c += gpus_[b.gpu].quota_class == cls ? b.cost.value() : 0;
+    return MilliGpu(c);
+  };
+  auto add = [&](std::uint64_t id, bool reclaim) {
+    const Job& v = jobs_.at(id);
+    const MilliGpu c = cost_in_class(v);
+    if (c.value() > 0) out.push_back({v.id, reclaim, v.priority, v.start_ms, c});
+  };
+  // Reclaim needs the preemptor within its nominal quota once admitted.
+  const std::optional<ClassQuota> own = quota_.quota(job.team, cls);
+  const Result<MilliGpu> used = quota_.Usage(job.team, cls);
+  const bool within_nominal = own && used && used->value() + cost.value() * job.count <= own->nominal.value();
+  const QuotaNodeId root = RootOf(quota_, job.team);
+  for (const auto& [team, running] : preemptible_) {
+    if (team == job.team.value()) {
+      for (const auto& [priority, neg_start, id] : running) {
+        if (priority >= job.priority) break;  // sorted by priority
+        add(id, false);
+      }
+      continue;
+    }
+    const QuotaNodeId other(team);
+    if (!within_nominal || RootOf(quota_, other) != root) continue;
+    if (const Result<bool> b = quota_.IsBorrowing(other, cls); !b || !*b) continue;
+    for (const auto& [priority, neg_start, id] : running) add(id, true);
+  }
+  std::sort(out.begin(), out.end(), [](const Victim& a, const Victim& b) {
+    return std::make_tuple(!a.reclaim, a.priority, -a.start_ms, a.job.value()) <
+           std::make_tuple(!b.reclaim, b.priority, -b.start_ms, b.job.value());
+  });
+  return out;
+}
+
+void Scheduler::Evict(JobId id, Tentative& t) {
+  Job& v = jobs_.at(id.value());
+  const GpuRef first = v.bindings.empty() ? 0 : v.bindings.front().gpu;
+  t.evicted.push_back({id, v.bindings});
+  t.decisions.push_back({Decision::Kind::kPreempt, first, InstanceId(), {}, id, t.job});
+  ReleaseJob(v, t.now_ms);
+  ++v.preemptions;
+  v.preempted_by = t.job;
+  Enqueue(v);
+}
+
+void Scheduler::Unevict(Tentative& t) {
+  for (auto it = t.evicted.rbegin(); it != t.evicted.rend(); ++it) {
+    Job& v = jobs_.at(it->first.value());
+    Dequeue(v);
+    for (const Binding& b : it->second) {
+      if (b.instance.valid()) {
+        SetBusy(b.gpu, b.instance, v.id);
+        continue;
+      }
+      ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[b.gpu])];
+      m.free_whole.erase(b.gpu);
+      gpus_[b.gpu].whole_job = v.id;
+      usage_.busy_slices += WholeSlices(*m.model);
+    }
+    v.bindings = it->second;
+    (void)quota_.Charge(v.team, ChargeOf(gpus_, v));
+    v.state = JobState::kRunning;
+    --v.preemptions;
+    v.preempted_by = JobId();
+    if (v.preemptible) preemptible_[v.team.value()].insert({v.priority, -v.start_ms, v.id.value()});
+  }
+  t.evicted.clear();
+}
+
+bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms,
+                           PassCache& cache, Tentative& t) {
+  if (job.count != 1) return false;
+  const auto memo = std::make_tuple(job.team.value(), job.priority, m.index, profile);
+  if (cache.no_victims.contains(memo)) return false;
+  std::vector<Victim> candidates = VictimCandidates(job, m, cost);
+  if (candidates.empty()) {
+    cache.no_victims.insert(memo);
+    return false;
+  }
+  t.now_ms = now_ms;
+  const QuotaRequest request{{m.quota_class, cost}};
+
+  // 1. Quota victims, chosen on the quota arithmetic alone, then minimised.
+  std::vector<std::size_t> chosen;
+  if (!QuotaFits(job, request)) {
+    for (std::size_t i = 0; i < candidates.size() && !QuotaFits(job, request); ++i) {
+      const Job& v = jobs_.at(candidates[i].job.value());
+      if (candidates[i].reclaim) {
+        const Result<bool> b = quota_.IsBorrowing(v.team, m.quota_class);
+        if (!b || !*b) continue;  // its team is back within nominal
+      }
+      (void)quota_.Release(v.team, ChargeOf(gpus_, v));
+      chosen.push_back(i);
+    }
+    const bool fits = QuotaFits(job, request);
+    for (std::size_t k = chosen.size(); fits && k-- > 1;) {
+      const Job& v = jobs_.at(candidates[chosen[k - 1]].job.value());
+      (void)quota_.Charge(v.team, ChargeOf(gpus_, v));
+      if (QuotaFits(job, request)) {
+        chosen.erase(chosen.begin() + static_cast<std::ptrdiff_t>(k - 1));
+      } else {
+        (void)quota_.Release(v.team, ChargeOf(gpus_, v));
+      }
+    }
+    for (std::size_t i : chosen) {  // restore; Evict releases for real below
+      const Job& v = jobs_.at(candidates[i].job.value());
+      (void)quota_.Charge(v.team, ChargeOf(gpus_, v));
+    }
+    if (!fits) {
+      cache.no_victims.insert(memo);
+      return false;
+    }
+    for (std::size_t i : chosen) Evict(candidates[i].job, t);
+  }
+
+  // 2. The normal placement with the quota victims gone.
+  if (PlaceOn(job, m, profile, now_ms, t) && QuotaFits(job, request)) return true;
+
+  // 3. Geometry victims among the candidates still running.
+  std::vector<JobId> victims;
+  std::optional<GpuRef> target;
+  {
+    std::map<std::uint64_t, const Victim*> open;
+    for (const Victim& v : candidates) {
+      if (jobs_.at(v.job.value()).state == JobState::kRunning) open[v.job.value()] = &v;
+    }
+    using Score = std::tuple<int, std::size_t, std::int64_t, GpuRef, int>;
+    std::optional<Score> best;
+    for (GpuRef ref : m.gpus) {
+      const Gpu& gpu = gpus_[ref];
+      if (gpu.removed || ReservedForOther(ref, job.id)) continue;
+      if (profile < 0) {  // a whole GPU in whole mode held by a candidate
+        if (gpu.mode != GpuMode::kWhole || !open.contains(gpu.whole_job.value())) continue;
+        const Victim& v = *open.at(gpu.whole_job.value());
+        const Score s{v.priority, 1, v.cost.value(), ref, 0};
+        if (!best || s < *best) {
+          best = s;
+          victims = {v.job};
+          target = ref;
+        }
+        continue;
+      }
+      if (gpu.mode != GpuMode::kDynamic) continue;
+      const mig::Geometry& g = *gpu.geometry;
+      mig::Occupancy pinned;  // instances of jobs that are not candidates stay where they are
+      bool any = false;
+      for (const Instance& inst : gpu.instances) {
+        if (!inst.job.valid()) continue;
+        if (open.contains(inst.job.value())) {
+          any = true;
+        } else {
+          g.Add(pinned, inst.placement);
+        }
+      }
+      if (!any) continue;
+      for (mig::UnitMask starts = g.FreeStarts(pinned, profile); starts != 0; starts &= starts - 1) {
+        const int start = std::countr_zero(starts);
+        const mig::UnitMask want = g.Mask({profile, start});
+        std::map<std::uint64_t, const Victim*> hit;
+        mig::Occupancy kept = pinned;
+        for (const Instance& inst : gpu.instances) {
+          if (!inst.job.valid() || !open.contains(inst.job.value())) continue;
+          if ((g.Mask(inst.placement) & want) != 0) {
+            hit[inst.job.value()] = open.at(inst.job.value());
+          }
+        }
+        for (const Instance& inst : gpu.instances) {
+          if (inst.job.valid() && open.contains(inst.job.value()) && !hit.contains(inst.job.value()) &&
+              g.CanAdd(kept, inst.placement))
+            g.Add(kept, inst.placement);
+        }
+        if (hit.empty() || !g.CanAdd(kept, {profile, start})) continue;
+        int top = std::numeric_limits<int>::min();
+        std::int64_t total = 0;
+        for (const auto& [id, v] : hit) {
+          top = std::max(top, v->priority);
+          total += v->cost.value();
+        }
+        const Score s{top, hit.size(), total, ref, start};
+        if (!best || s < *best) {
+          best = s;
+          victims.clear();
+          for (const auto& [id, v] : hit) victims.push_back(v->job);
+          target = ref;
+        }
+      }
+    }
+  }
+  if (target) {
+    for (JobId v : victims) Evict(v, t);
+    const std::vector<GpuRef> only{*target};
+    const bool placed = profile < 0 ? PlaceWhole(m, &only, t) : PlaceOneSlice(m, profile, &only, now_ms, t);
+    if (placed && QuotaFits(job, request)) return true;
+  }
+  Rollback(t);
+  cache.no_victims.insert(memo);
+  return false;
+}
+
+}  // namespace gpuslice::sched
