@@ -220,8 +220,14 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
       ok = one(&here);
       std::swap(sub, t);
     }
-    if (ok) {
-      t = std::move(sub);
+    if (ok) {  // keep what `t` held before (evictions of a preemption) and add this node's work
+      auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+      append(t.decisions, sub.decisions);
+      append(t.bindings, sub.bindings);
+      append(t.created, sub.created);
+      append(t.reused, sub.reused);
+      append(t.destroyed, sub.destroyed);
+      append(t.wholes, sub.wholes);
       return true;
     }
     Rollback(sub);

@@ -112,6 +112,20 @@ TEST(PreemptionTest, NothingIsPreemptedWhenItWouldNotMakeRoom) {
   EXPECT_EQ(s.FindJob(JobId(2))->state, JobState::kRunning);
 }
 
+// Regression: placing a same-node job replaced the pass's record of its preemption, so the
+// victim was stopped without a preempt decision (found by the stateful property).
+TEST(PreemptionTest, ASameNodeJobReportsItsVictims) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  Fill(s, {Preemptible(SliceJob(s, "nlp", "7g.40gb", 1))});
+  Job high = SliceJob(s, "nlp", "3g.20gb", 5, 10);
+  high.same_node = true;
+  s.Submit(high);
+  EXPECT_EQ(Describe(s, s.Schedule(20)),
+            (std::vector<std::string>{"preempt job 1 for job 2", "destroy 7g.40gb@0", "create 3g.20gb@4",
+                                      "bind job 2"}));
+}
+
 TEST(PreemptionTest, EqualPriorityDoesNotPreempt) {
   Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
   ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));

@@ -1,11 +1,9 @@
-// Scheduler: placement with quota, warm reuse, repartition of idle space, gangs, reasons, and a
-// stateful property over random event sequences.
+// Scheduler: placement with quota, warm reuse, repartition of idle space, gangs and reasons.
+// Policies are in scheduler_policy_test.cc, the stateful property in scheduler_property_test.cc.
 #include "sched/scheduler.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <rapidcheck.h>
-#include <rapidcheck/gtest.h>
 
 #include <map>
 
@@ -203,81 +201,6 @@ TEST(SchedulerTest, FirstFitTakesTheFirstGpuAndLowestStart) {
   EXPECT_EQ(Describe(s, s.Schedule(0)),
             (std::vector<std::string>{"create 1g.5gb@0", "bind job 1", "create 4g.20gb@0", "bind job 2"}));
   EXPECT_EQ(s.FindJob(JobId(2))->bindings[0].gpu, 1u);
-}
-
-// Random submits, finishes and cancels on a small mixed cluster. After every pass: each GPU's
-// instances form a valid layout matching its occupancy, every running job's bindings point at
-// instances bound to it (no instance serves two jobs), no decision destroys a busy instance, and
-// each team's quota usage equals the cost of its running jobs.
-RC_GTEST_PROP(SchedulerProperty, InvariantsHoldAfterAnyEvents, ()) {
-  Scheduler s(Teams({{"a", 3000}, {"b", 2000}}, {"A100-40GB", "A30"}, 2000));
-  RC_ASSERT(s.AddNode("x", Model("A100-40GB"), 2, GpuMode::kDynamic).has_value());
-  RC_ASSERT(s.AddNode("y", Model("A30"), 2, GpuMode::kDynamic).has_value());
-  const std::vector<std::string> profiles{"1g.5gb",  "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb",
-                                          "7g.40gb", "1g.6gb",  "2g.12gb", "whole",   "1g.5gb+me"};
-  std::vector<JobId> jobs;
-  std::int64_t now = 0;
-  const int steps = *rc::gen::inRange(1, 80);
-  for (int step = 0; step < steps; ++step) {
-    now += *rc::gen::inRange(0, 600'000);
-    const int action = *rc::gen::inRange(0, 10);
-    if (action < 5 || jobs.empty()) {
-      Job j = SliceJob(s, *rc::gen::element<std::string>("a", "b"),
-                       profiles[*rc::gen::inRange<std::size_t>(0, profiles.size())], *rc::gen::inRange(0, 3),
-                       now);
-      j.count = *rc::gen::inRange(1, 3);
-      j.same_node = *rc::gen::arbitrary<bool>();
-      jobs.push_back(s.Submit(j).value());
-    } else {
-      const JobId id = jobs[*rc::gen::inRange<std::size_t>(0, jobs.size())];
-      if (action < 8) {
-        (void)s.Finish(id, now);
-      } else {
-        (void)s.Cancel(id, now);
-      }
-    }
-    std::map<std::uint64_t, JobId> bound_before;
-    for (GpuRef g = 0; g < s.num_gpus(); ++g) {
-      for (const Instance& inst : s.gpu(g).instances) bound_before[inst.id.value()] = inst.job;
-    }
-    for (const Decision& d : s.Schedule(now)) {
-      if (d.kind == Decision::Kind::kDestroyInstance) {
-        RC_ASSERT(!bound_before[d.instance.value()].valid());  // never destroy a busy instance
-      }
-    }
-    std::map<std::uint64_t, std::int64_t> cost;
-    std::map<std::uint64_t, int> bindings_seen;
-    for (const JobId id : jobs) {
-      const Job& j = *s.FindJob(id);
-      if (j.state != JobState::kRunning) {
-        RC_ASSERT(j.bindings.empty());
-        continue;
-      }
-      RC_ASSERT(static_cast<int>(j.bindings.size()) == j.count);
-      for (const Binding& b : j.bindings) {
-        cost[j.team.value()] += b.cost.value();
-        if (b.instance.valid()) RC_ASSERT(++bindings_seen[b.instance.value()] == 1);
-      }
-    }
-    for (GpuRef g = 0; g < s.num_gpus(); ++g) {
-      const Gpu& gpu = s.gpu(g);
-      mig::Layout layout;
-      for (const Instance& inst : gpu.instances) {
-        layout.push_back(inst.placement);
-        if (inst.job.valid()) RC_ASSERT(s.FindJob(inst.job)->state == JobState::kRunning);
-      }
-      const Result<mig::Occupancy> occ = gpu.geometry->Occupy(layout);
-      RC_ASSERT(occ.has_value());
-      RC_ASSERT(*occ == gpu.occupancy);
-    }
-    for (const char* team : {"a", "b"}) {
-      const QuotaNodeId t = s.quota().Find(team).value();
-      std::int64_t used = 0;
-      for (const char* cls : {"A100-40GB", "A30"})
-        used += s.quota().Usage(t, s.quota().FindClass(cls).value()).value().value();
-      RC_ASSERT(used == cost[t.value()]);
-    }
-  }
 }
 
 }  // namespace
