@@ -124,6 +124,7 @@ class Scheduler {
   const std::vector<Reservation>& reservations() const { return reservations_; }
   const Gpu& gpu(GpuRef ref) const { return gpus_[ref]; }
   std::size_t num_gpus() const { return gpus_.size(); }
+  std::size_t num_nodes() const { return nodes_.size(); }  // NodeIds are 1..num_nodes()
   const Node& node(NodeId id) const { return nodes_[id.value() - 1]; }
   std::size_t num_pending() const { return num_pending_; }
   const QuotaTree& quota() const { return quota_; }

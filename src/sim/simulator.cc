@@ -175,11 +175,13 @@ Result<sched::Job> ToJob(const JobSpec& spec, const PolicySpec& policy, const sc
   return j;
 }
 
-Result<std::unique_ptr<sched::Scheduler>> Build(const PolicySpec& policy, const ClusterSpec& cluster,
-                                                const SimOptions& options) {
+}  // namespace
+
+Result<std::unique_ptr<sched::Scheduler>> BuildScheduler(const PolicySpec& policy, const ClusterSpec& cluster,
+                                                         const SimOptions& options) {
   Result<sched::QuotaTree> quota = BuildQuota(cluster);
   if (!quota) return Fail(quota.error());
-  sched::SchedulerOptions so;
+  sched::SchedulerOptions so = options.scheduler;
   if (policy.kind == PolicySpec::Kind::kFirstFit) {
     so.placement = sched::SchedulerOptions::Placement::kFirstFit;
     so.warm_idle_ms = 0;
@@ -188,6 +190,8 @@ Result<std::unique_ptr<sched::Scheduler>> Build(const PolicySpec& policy, const 
   if (auto r = AddNodes(policy, cluster, options, *s); !r) return Fail(r.error());
   return s;
 }
+
+namespace {
 
 std::int64_t Scaled(std::int64_t ms, double scale) {
   return std::llround(static_cast<double>(ms) * scale);
@@ -406,7 +410,7 @@ Result<PolicyResult> RunPolicy(const PolicySpec& policy, const ClusterSpec& clus
   if (options.time_scale <= 0 || options.arrival_limit <= 0) {
     return Fail(ErrorCode::kInvalidArgument, "time scale and arrival limit must be positive");
   }
-  Result<std::unique_ptr<sched::Scheduler>> s = Build(policy, cluster, options);
+  Result<std::unique_ptr<sched::Scheduler>> s = BuildScheduler(policy, cluster, options);
   if (!s) return Fail(s.error().WithContext(fmt::format("policy {}", policy.name)));
   if ((*s)->usage().total_slices == 0) return Fail(ErrorCode::kInvalidArgument, "the cluster has no GPUs");
   Result<PolicyResult> r = options.mode == SimOptions::Mode::kReplay

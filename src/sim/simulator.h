@@ -31,10 +31,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "sched/scheduler.h"
 #include "sim/cluster_spec.h"
 #include "sim/job_spec.h"
 #include "sim/report.h"
@@ -59,7 +61,13 @@ struct SimOptions {
   std::string base_dir;  // for static policies' relative file names
   // Called now and then with the fraction done (0..1), for progress output.
   std::function<void(double)> progress;
+  // The gpuslice policy's scheduler settings (first-fit overrides placement and the warm pool).
+  sched::SchedulerOptions scheduler;
 };
+
+// The scheduler a policy runs: the cluster's teams and nodes, in the policy's GPU modes.
+Result<std::unique_ptr<sched::Scheduler>> BuildScheduler(const PolicySpec& policy, const ClusterSpec& cluster,
+                                                         const SimOptions& options);
 
 // Runs one policy. Errors: a job naming a team the cluster does not have (when it has teams),
 // a static policy whose file cannot be read or does not fit, an empty workload.
