@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/gpu_command.h"
 #include "cli/mig_commands.h"
 #include "cli/sim_command.h"
 
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   gpuslice::cli::AddMigCommands(app, &exit_code);
   gpuslice::cli::AddSimCommand(app, &exit_code);
+  gpuslice::cli::AddGpuCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

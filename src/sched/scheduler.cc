@@ -18,54 +18,6 @@ constexpr std::string_view kWhole = "whole";
 
 }  // namespace
 
-std::string_view GpuModeName(GpuMode mode) {
-  switch (mode) {
-    case GpuMode::kDynamic: return "dynamic";
-    case GpuMode::kStatic: return "static";
-    case GpuMode::kWhole: return "whole";
-    case GpuMode::kCordoned: return "cordoned";
-    case GpuMode::kDraining: return "draining";
-  }
-  return "dynamic";
-}
-
-std::string_view JobStateName(JobState state) {
-  switch (state) {
-    case JobState::kPending: return "pending";
-    case JobState::kRunning: return "running";
-    case JobState::kFinished: return "finished";
-    case JobState::kCancelled: return "cancelled";
-  }
-  return "pending";
-}
-
-std::string_view JobKindName(JobKind kind) {
-  switch (kind) {
-    case JobKind::kBatch: return "batch";
-    case JobKind::kService: return "service";
-    case JobKind::kNotebook: return "notebook";
-  }
-  return "batch";
-}
-
-Result<JobKind> ParseJobKind(std::string_view text) {
-  if (text == "batch") return JobKind::kBatch;
-  if (text == "service") return JobKind::kService;
-  if (text == "notebook") return JobKind::kNotebook;
-  return Fail(ErrorCode::kInvalidArgument, "'{}' is not a job kind (batch, service, notebook)", text);
-}
-
-std::string_view PendingKindName(PendingKind kind) {
-  switch (kind) {
-    case PendingKind::kNone: return "none";
-    case PendingKind::kQuota: return "quota";
-    case PendingKind::kNoLegalSlot: return "no-legal-slot";
-    case PendingKind::kUnschedulable: return "unschedulable";
-    case PendingKind::kReserved: return "reserved";
-  }
-  return "none";
-}
-
 Scheduler::Scheduler(QuotaTree quota, SchedulerOptions options)
     : quota_(std::move(quota)), options_(options) {}
 Scheduler::~Scheduler() = default;
@@ -188,14 +140,17 @@ const Job* Scheduler::FindJob(JobId id) const {
 
 // --- a job's placement -------------------------------------------------------------------------
 
+bool Scheduler::PlaceSlice(const Job& job, ModelState& m, int profile, const std::vector<GpuRef>* only,
+                           std::int64_t now_ms, Tentative& t) {
+  if (profile == kWholeOnly || (job.request.profile == kWhole && m.whole_gpus > 0)) {
+    if (PlaceWhole(m, only, t)) return true;
+    if (profile == kWholeOnly) return false;
+  }
+  return PlaceOneSlice(m, profile, only, now_ms, t);
+}
+
 bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t) {
-  auto one = [&](const std::vector<GpuRef>* only) {
-    if (profile == kWholeOnly || (job.request.profile == kWhole && m.whole_gpus > 0)) {
-      if (PlaceWhole(m, only, t)) return true;
-      if (profile == kWholeOnly) return false;
-    }
-    return PlaceOneSlice(m, profile, only, now_ms, t);
-  };
+  auto one = [&](const std::vector<GpuRef>* only) { return PlaceSlice(job, m, profile, only, now_ms, t); };
   if (!job.same_node) {
     // A job holding a reservation uses its reserved GPUs first.
     const auto res = std::find_if(reservations_.begin(), reservations_.end(),

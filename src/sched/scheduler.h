@@ -36,6 +36,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <vector>
@@ -157,6 +158,10 @@ class Scheduler {
   bool TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms, PassCache& cache,
                   Tentative& t);
   std::vector<Victim> VictimCandidates(const Job& job, const ModelState& m, MilliGpu cost) const;
+  bool EvictForQuota(const Job& job, const QuotaRequest& request, const std::vector<Victim>& candidates,
+                     const ModelState& m, Tentative& t);
+  std::optional<std::pair<GpuRef, std::vector<JobId>>> GeometryVictims(
+      const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates) const;
   bool QuotaFits(const Job& job, const QuotaRequest& request) const;
   void Evict(JobId victim, Tentative& t);
   void Unevict(Tentative& t);
@@ -171,6 +176,9 @@ class Scheduler {
   std::optional<Pending> ReservedReason(const Job& job, const ModelState& m, int profile) const;
   std::string NearMiss(const Job& job, const ModelState& m, int profile) const;
   bool PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t);
+  // One slice of `job`: a whole GPU or an instance of `profile`, on `only` GPUs when given.
+  bool PlaceSlice(const Job& job, ModelState& m, int profile, const std::vector<GpuRef>* only,
+                  std::int64_t now_ms, Tentative& t);
   bool PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuRef>* only, std::int64_t now_ms,
                      Tentative& t);
   bool PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tentative& t);

@@ -126,6 +126,28 @@ TEST(PreemptionTest, ASameNodeJobReportsItsVictims) {
                                       "bind job 2"}));
 }
 
+TEST(PreemptionTest, AGangPreemptsSliceBySliceOrNotAtAll) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 2, GpuMode::kDynamic));
+  Fill(s, {Preemptible(SliceJob(s, "nlp", "7g.40gb", 1)), SliceJob(s, "nlp", "4g.20gb", 1),
+           Preemptible(SliceJob(s, "nlp", "3g.20gb", 1))});
+  Job gang = SliceJob(s, "nlp", "3g.20gb", 5, 10);
+  gang.count = 2;
+  const JobId g = s.Submit(gang).value();
+  s.Schedule(20);
+  ASSERT_EQ(s.FindJob(g)->state, JobState::kRunning);
+  EXPECT_EQ(s.FindJob(JobId(1))->state, JobState::kPending);  // the 7g
+  EXPECT_EQ(s.FindJob(JobId(2))->state, JobState::kRunning);  // the 4g is not preemptible
+  // A gang of three cannot fit even with every preemptible job gone: nothing is stopped.
+  Job big = SliceJob(s, "nlp", "3g.20gb", 9, 30);
+  big.count = 3;
+  const JobId b = s.Submit(big).value();
+  const std::vector<Decision> d = s.Schedule(40);
+  EXPECT_EQ(s.FindJob(b)->state, JobState::kPending);
+  EXPECT_EQ(s.FindJob(g)->state, JobState::kRunning);
+  for (const Decision& x : d) EXPECT_NE(x.kind, Decision::Kind::kPreempt);
+}
+
 TEST(PreemptionTest, EqualPriorityDoesNotPreempt) {
   Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
   ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));

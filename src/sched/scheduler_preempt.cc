@@ -12,15 +12,14 @@
 // Candidates are taken in Kueue's order: reclaim before priority, lower priority first, most
 // recently started first, then id.
 //
-// Steps, single-slice jobs (gangs do not preempt yet):
+// Steps (single jobs and any-node gangs; same-node gangs do not preempt yet):
 //   1. quota: if the job's quota does not fit, evict candidates greedily (skipping reclaim
 //      candidates whose team no longer borrows) until it fits, then drop every victim that is
 //      not needed (Kueue's minimisation pass, last to first);
-//   2. placement: try the normal placement with those victims gone;
-//   3. geometry: else, per GPU of the model and per legal start of the profile, the candidates
-//      whose instances overlap that start; choose the (GPU, start) with the lowest
-//      (highest victim priority, number of victims, their total cost, GPU, start) and evict
-//      them, then place on that GPU;
+//   2. then slice by slice: the normal placement with those victims gone;
+//   3. else, per GPU of the model and per legal start of the profile, the candidates whose
+//      instances overlap that start; choose the (GPU, start) with the lowest (highest victim
+//      priority, number of victims, their total cost, GPU, start), evict them, place there;
 //   4. anything fails: every eviction is undone. A preemption therefore happens only when it
 //      lets the preemptor be placed in the same pass.
 #include <fmt/format.h>
@@ -126,131 +125,135 @@ void Scheduler::Unevict(Tentative& t) {
   t.evicted.clear();
 }
 
+// Step 1: evicts just enough candidates for `request` to fit the job's quota. False (nothing
+// evicted) when even all of them are not enough.
+bool Scheduler::EvictForQuota(const Job& job, const QuotaRequest& request,
+                              const std::vector<Victim>& candidates, const ModelState& m, Tentative& t) {
+  if (QuotaFits(job, request)) return true;
+  // Choose on the quota arithmetic alone, releasing and re-charging as we go.
+  std::vector<std::size_t> chosen;
+  for (std::size_t i = 0; i < candidates.size() && !QuotaFits(job, request); ++i) {
+    const Job& v = jobs_.at(candidates[i].job.value());
+    if (candidates[i].reclaim) {
+      const Result<bool> b = quota_.IsBorrowing(v.team, m.quota_class);
+      if (!b || !*b) continue;  // its team is back within nominal
+    }
+    (void)quota_.Release(v.team, ChargeOf(gpus_, v));
+    chosen.push_back(i);
+  }
+  const bool fits = QuotaFits(job, request);
+  // Minimise: put back every victim, last to first, that the job can do without.
+  for (std::size_t k = chosen.size(); fits && k-- > 1;) {
+    const Job& v = jobs_.at(candidates[chosen[k - 1]].job.value());
+    (void)quota_.Charge(v.team, ChargeOf(gpus_, v));
+    if (QuotaFits(job, request)) {
+      chosen.erase(chosen.begin() + static_cast<std::ptrdiff_t>(k - 1));
+    } else {
+      (void)quota_.Release(v.team, ChargeOf(gpus_, v));
+    }
+  }
+  for (std::size_t i : chosen) {  // restore; Evict releases for real
+    const Job& v = jobs_.at(candidates[i].job.value());
+    (void)quota_.Charge(v.team, ChargeOf(gpus_, v));
+  }
+  if (!fits) return false;
+  for (std::size_t i : chosen) Evict(candidates[i].job, t);
+  return true;
+}
+
+// Step 3: the GPU and the running candidates to stop there so that one slice of `profile` (or a
+// whole GPU, profile < 0) fits, chosen by (highest victim priority, number of victims, their
+// cost, GPU, start). nullopt when no such set exists.
+std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
+    const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates) const {
+  std::map<std::uint64_t, const Victim*> open;
+  for (const Victim& v : candidates) {
+    if (jobs_.at(v.job.value()).state == JobState::kRunning) open[v.job.value()] = &v;
+  }
+  using Score = std::tuple<int, std::size_t, std::int64_t, GpuRef, int>;
+  std::optional<Score> best;
+  std::optional<std::pair<GpuRef, std::vector<JobId>>> pick;
+  auto consider = [&](const Score& s, const std::map<std::uint64_t, const Victim*>& hit) {
+    if (best && !(s < *best)) return;
+    best = s;
+    pick = std::make_pair(std::get<3>(s), std::vector<JobId>{});
+    for (const auto& [id, v] : hit) pick->second.push_back(v->job);
+  };
+  for (GpuRef ref : m.gpus) {
+    const Gpu& gpu = gpus_[ref];
+    if (gpu.removed || ReservedForOther(ref, job.id)) continue;
+    if (profile < 0) {  // a whole GPU in whole mode held by a candidate
+      if (gpu.mode != GpuMode::kWhole || !open.contains(gpu.whole_job.value())) continue;
+      const Victim& v = *open.at(gpu.whole_job.value());
+      consider(Score{v.priority, 1, v.cost.value(), ref, 0}, {{v.job.value(), &v}});
+      continue;
+    }
+    if (gpu.mode != GpuMode::kDynamic) continue;
+    const mig::Geometry& g = *gpu.geometry;
+    mig::Occupancy pinned;  // instances of jobs that are not candidates stay where they are
+    bool any = false;
+    for (const Instance& inst : gpu.instances) {
+      if (!inst.job.valid()) continue;
+      if (open.contains(inst.job.value())) {
+        any = true;
+      } else {
+        g.Add(pinned, inst.placement);
+      }
+    }
+    if (!any) continue;
+    for (mig::UnitMask starts = g.FreeStarts(pinned, profile); starts != 0; starts &= starts - 1) {
+      const int start = std::countr_zero(starts);
+      const mig::UnitMask want = g.Mask({profile, start});
+      std::map<std::uint64_t, const Victim*> hit;
+      for (const Instance& inst : gpu.instances) {
+        if (inst.job.valid() && open.contains(inst.job.value()) && (g.Mask(inst.placement) & want) != 0)
+          hit[inst.job.value()] = open.at(inst.job.value());
+      }
+      mig::Occupancy kept = pinned;  // the candidates that stay must still leave the slot legal
+      for (const Instance& inst : gpu.instances) {
+        if (inst.job.valid() && open.contains(inst.job.value()) && !hit.contains(inst.job.value()) &&
+            g.CanAdd(kept, inst.placement))
+          g.Add(kept, inst.placement);
+      }
+      if (hit.empty() || !g.CanAdd(kept, {profile, start})) continue;
+      int top = std::numeric_limits<int>::min();
+      std::int64_t total = 0;
+      for (const auto& [id, v] : hit) {
+        top = std::max(top, v->priority);
+        total += v->cost.value();
+      }
+      consider(Score{top, hit.size(), total, ref, start}, hit);
+    }
+  }
+  return pick;
+}
+
 bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms,
                            PassCache& cache, Tentative& t) {
-  if (job.count != 1) return false;
+  if (job.same_node && job.count > 1) return false;
   const auto memo = std::make_tuple(job.team.value(), job.priority, m.index, profile);
   if (cache.no_victims.contains(memo)) return false;
-  std::vector<Victim> candidates = VictimCandidates(job, m, cost);
+  const std::vector<Victim> candidates = VictimCandidates(job, m, cost);
   if (candidates.empty()) {
     cache.no_victims.insert(memo);
     return false;
   }
   t.now_ms = now_ms;
-  const QuotaRequest request{{m.quota_class, cost}};
-
-  // 1. Quota victims, chosen on the quota arithmetic alone, then minimised.
-  std::vector<std::size_t> chosen;
-  if (!QuotaFits(job, request)) {
-    for (std::size_t i = 0; i < candidates.size() && !QuotaFits(job, request); ++i) {
-      const Job& v = jobs_.at(candidates[i].job.value());
-      if (candidates[i].reclaim) {
-        const Result<bool> b = quota_.IsBorrowing(v.team, m.quota_class);
-        if (!b || !*b) continue;  // its team is back within nominal
-      }
-      (void)quota_.Release(v.team, ChargeOf(gpus_, v));
-      chosen.push_back(i);
+  const QuotaRequest request{{m.quota_class, MilliGpu(cost.value() * job.count)}};
+  bool ok = EvictForQuota(job, request, candidates, m, t);
+  // Slice by slice: the normal placement, else the cheapest geometry victims for this slice.
+  for (int i = 0; ok && i < job.count; ++i) {
+    if (PlaceSlice(job, m, profile, nullptr, now_ms, t)) continue;
+    const auto pick = GeometryVictims(job, m, profile, candidates);
+    if (!pick) {
+      ok = false;
+      break;
     }
-    const bool fits = QuotaFits(job, request);
-    for (std::size_t k = chosen.size(); fits && k-- > 1;) {
-      const Job& v = jobs_.at(candidates[chosen[k - 1]].job.value());
-      (void)quota_.Charge(v.team, ChargeOf(gpus_, v));
-      if (QuotaFits(job, request)) {
-        chosen.erase(chosen.begin() + static_cast<std::ptrdiff_t>(k - 1));
-      } else {
-        (void)quota_.Release(v.team, ChargeOf(gpus_, v));
-      }
-    }
-    for (std::size_t i : chosen) {  // restore; Evict releases for real below
-      const Job& v = jobs_.at(candidates[i].job.value());
-      (void)quota_.Charge(v.team, ChargeOf(gpus_, v));
-    }
-    if (!fits) {
-      cache.no_victims.insert(memo);
-      return false;
-    }
-    for (std::size_t i : chosen) Evict(candidates[i].job, t);
+    for (JobId v : pick->second) Evict(v, t);
+    const std::vector<GpuRef> only{pick->first};
+    ok = PlaceSlice(job, m, profile, &only, now_ms, t);
   }
-
-  // 2. The normal placement with the quota victims gone.
-  if (PlaceOn(job, m, profile, now_ms, t) && QuotaFits(job, request)) return true;
-
-  // 3. Geometry victims among the candidates still running.
-  std::vector<JobId> victims;
-  std::optional<GpuRef> target;
-  {
-    std::map<std::uint64_t, const Victim*> open;
-    for (const Victim& v : candidates) {
-      if (jobs_.at(v.job.value()).state == JobState::kRunning) open[v.job.value()] = &v;
-    }
-    using Score = std::tuple<int, std::size_t, std::int64_t, GpuRef, int>;
-    std::optional<Score> best;
-    for (GpuRef ref : m.gpus) {
-      const Gpu& gpu = gpus_[ref];
-      if (gpu.removed || ReservedForOther(ref, job.id)) continue;
-      if (profile < 0) {  // a whole GPU in whole mode held by a candidate
-        if (gpu.mode != GpuMode::kWhole || !open.contains(gpu.whole_job.value())) continue;
-        const Victim& v = *open.at(gpu.whole_job.value());
-        const Score s{v.priority, 1, v.cost.value(), ref, 0};
-        if (!best || s < *best) {
-          best = s;
-          victims = {v.job};
-          target = ref;
-        }
-        continue;
-      }
-      if (gpu.mode != GpuMode::kDynamic) continue;
-      const mig::Geometry& g = *gpu.geometry;
-      mig::Occupancy pinned;  // instances of jobs that are not candidates stay where they are
-      bool any = false;
-      for (const Instance& inst : gpu.instances) {
-        if (!inst.job.valid()) continue;
-        if (open.contains(inst.job.value())) {
-          any = true;
-        } else {
-          g.Add(pinned, inst.placement);
-        }
-      }
-      if (!any) continue;
-      for (mig::UnitMask starts = g.FreeStarts(pinned, profile); starts != 0; starts &= starts - 1) {
-        const int start = std::countr_zero(starts);
-        const mig::UnitMask want = g.Mask({profile, start});
-        std::map<std::uint64_t, const Victim*> hit;
-        mig::Occupancy kept = pinned;
-        for (const Instance& inst : gpu.instances) {
-          if (!inst.job.valid() || !open.contains(inst.job.value())) continue;
-          if ((g.Mask(inst.placement) & want) != 0) {
-            hit[inst.job.value()] = open.at(inst.job.value());
-          }
-        }
-        for (const Instance& inst : gpu.instances) {
-          if (inst.job.valid() && open.contains(inst.job.value()) && !hit.contains(inst.job.value()) &&
-              g.CanAdd(kept, inst.placement))
-            g.Add(kept, inst.placement);
-        }
-        if (hit.empty() || !g.CanAdd(kept, {profile, start})) continue;
-        int top = std::numeric_limits<int>::min();
-        std::int64_t total = 0;
-        for (const auto& [id, v] : hit) {
-          top = std::max(top, v->priority);
-          total += v->cost.value();
-        }
-        const Score s{top, hit.size(), total, ref, start};
-        if (!best || s < *best) {
-          best = s;
-          victims.clear();
-          for (const auto& [id, v] : hit) victims.push_back(v->job);
-          target = ref;
-        }
-      }
-    }
-  }
-  if (target) {
-    for (JobId v : victims) Evict(v, t);
-    const std::vector<GpuRef> only{*target};
-    const bool placed = profile < 0 ? PlaceWhole(m, &only, t) : PlaceOneSlice(m, profile, &only, now_ms, t);
-    if (placed && QuotaFits(job, request)) return true;
-  }
+  if (ok && QuotaFits(job, request)) return true;
   Rollback(t);
   cache.no_victims.insert(memo);
   return false;

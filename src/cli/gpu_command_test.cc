@@ -1,0 +1,167 @@
+// `gpuslice gpu inspect`: in process over the sim and the fake NVML library, and as a real process.
+#include "cli/gpu_command.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/read_file.h"
+#include "gpu/sim_backend.h"
+
+namespace gpuslice::cli {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+Outcome Inspect(const GpuInspectOptions& o) {
+  std::ostringstream out, err;
+  Outcome r;
+  r.exit_code = RunGpuInspect(o, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+class GpuInspectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "gpuslice-inspect-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    state_ = dir_ + "/state.json";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  // Two GPUs; an instance with a process on the A100; the H100 lost when `lose` is set.
+  void MakeState(bool lose) {
+    auto hw = gpu::SimBackend::Open({.gpus = "A100-SXM4-80GB:1,H100-80GB:1", .state_file = state_});
+    ASSERT_TRUE(hw) << hw.error().error.message;
+    auto in = (*hw)->CreateInstance(0, {9, 4});
+    ASSERT_TRUE(in);
+    ASSERT_TRUE((*hw)->AttachProcess(0, {.pid = 4242,
+                                         .gpu_instance_id = in->gpu_instance_id,
+                                         .memory_used = MiB(2048),
+                                         .activity_percent = 55}));
+    if (lose) {
+      ASSERT_TRUE((*hw)->InjectFaults({.lose_gpus = {1}}));
+    }
+  }
+
+  std::string dir_;
+  std::string state_;
+};
+
+TEST_F(GpuInspectTest, SimSpecText) {
+  const Outcome r = Inspect({.backend = "sim", .sim_gpus = "A100-SXM4-80GB:1,L4:1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("2 GPUs (sim backend, read-only)"));
+  EXPECT_THAT(r.out, HasSubstr("GPU 0: NVIDIA A100-SXM4-80GB"));
+  EXPECT_THAT(r.out, HasSubstr("MIG on"));
+  EXPECT_THAT(r.out, HasSubstr("3g.40gb"));
+  EXPECT_THAT(r.out, HasSubstr("{0,4}:4"));
+  EXPECT_THAT(r.out, HasSubstr("GPU 1: NVIDIA L4"));
+  EXPECT_THAT(r.out, HasSubstr("no MIG"));
+}
+
+TEST_F(GpuInspectTest, StateFileJsonAndNothingWritten) {
+  MakeState(/*lose=*/true);
+  const Result<std::string> before = ReadFile(state_, 1 << 20);
+  const Outcome r = Inspect({.backend = "sim", .sim_state = state_, .json = true});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["backend"], "sim");
+  EXPECT_EQ(j["count"], 2);
+  const json& a100 = j["gpus"][0];
+  EXPECT_EQ(a100["pci_device_id"], "0x20B210DE");
+  EXPECT_EQ(a100["memory_units"], 8);
+  EXPECT_EQ(a100["profiles"].size(), 7u);
+  ASSERT_EQ(a100["instances"].size(), 1u);
+  const json& in = a100["instances"][0];
+  EXPECT_EQ(in["profile"], "3g.40gb");
+  EXPECT_EQ(in["start"], 4);
+  EXPECT_EQ(in["memory_used_mib"], 2048);
+  EXPECT_EQ(in["activity_percent"], 55);
+  EXPECT_EQ(in["processes"][0]["pid"], 4242);
+  EXPECT_EQ(j["gpus"][1]["health"]["state"], "lost");
+  EXPECT_EQ(*ReadFile(state_, 1 << 20), *before);
+}
+
+TEST_F(GpuInspectTest, NvmlOverFakeLibraryMatchesSim) {
+  MakeState(/*lose=*/false);
+  ::setenv("GPUSLICE_FAKE_NVML_STATE", state_.c_str(), 1);
+  const Outcome nvml = Inspect({.nvml_library = GPUSLICE_FAKE_NVML_PATH, .json = true});
+  const Outcome sim = Inspect({.backend = "sim", .sim_state = state_, .json = true});
+  ASSERT_EQ(nvml.exit_code, 0) << nvml.out << nvml.err;
+  ASSERT_EQ(sim.exit_code, 0) << sim.err;
+  json n = json::parse(nvml.out), s = json::parse(sim.out);
+  EXPECT_EQ(n["backend"], "nvml");
+  // NVML has no per-instance activity (GPM is not implemented): everything else must agree.
+  EXPECT_TRUE(n["gpus"][0]["instances"][0]["activity_percent"].is_null());
+  for (json* j : {&n, &s}) {
+    j->erase("backend");
+    for (json& in : (*j)["gpus"][0]["instances"]) {
+      in.erase("activity_percent");
+      in.erase("activity_note");
+    }
+  }
+  EXPECT_EQ(n.dump(1), s.dump(1));
+}
+
+TEST_F(GpuInspectTest, Errors) {
+  Outcome r = Inspect({.nvml_library = dir_ + "/no-such-libnvidia-ml.so.1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("cannot load the NVIDIA management library"));
+  r = Inspect({.nvml_library = dir_ + "/no-such-libnvidia-ml.so.1", .json = true});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(json::parse(r.out)["error"]["kind"], "library-unavailable");
+  EXPECT_EQ(Inspect({.backend = "sim"}).exit_code, 2);
+  EXPECT_EQ(Inspect({.backend = "sim", .sim_gpus = "A100-SXM4-81GB"}).exit_code, 2);
+  std::ofstream(state_) << "{\"format\": 1}";
+  r = Inspect({.backend = "sim", .sim_state = state_});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(state_));
+  EXPECT_EQ(Inspect({.backend = "sim", .sim_state = dir_ + "/missing.json"}).exit_code, 2);
+}
+
+int Process(const std::string& args, std::string* output) {
+  const std::string cmd = std::string(GPUSLICE_BINARY_DIR) + "/gpuslice " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output->append(buf.data(), n);
+  const int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(GpuInspectProcess, ExitCodes) {
+  std::string out;
+  EXPECT_EQ(Process("gpu inspect --backend sim --sim-gpus H100-80GB --json", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("\"backend\": \"sim\""));
+  out.clear();
+  EXPECT_EQ(Process("gpu inspect --nvml-library /nonexistent/libnvidia-ml.so.1", &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("/nonexistent/libnvidia-ml.so.1"));
+  out.clear();
+  EXPECT_EQ(Process("gpu inspect --backend cuda", &out), 2) << out;
+  out.clear();
+  EXPECT_EQ(Process("gpu inspect --help", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("--sim-state"));
+}
+
+}  // namespace
+}  // namespace gpuslice::cli
