@@ -6,8 +6,9 @@
 //     an instance's job is running;
 //   * no decision destroys an instance that was busy, unless its job was preempted earlier in
 //     the same pass;
-//   * each team's quota usage equals the cost of its running jobs, and no team or cohort is
-//     over what Kueue's arithmetic allows (available >= 0 everywhere);
+//   * each team's quota usage equals the cost of its running jobs, never exceeds nominal +
+//     borrowing limit, and no team or cohort is over what Kueue's arithmetic allows (available
+//     >= 0 everywhere);
 //   * every preemption stopped a preemptible job and let its preemptor be placed in the same
 //     pass: a higher-priority
 //     job of the same team, or another team's job;
@@ -65,8 +66,11 @@ void CheckJobsAndQuota(const Scheduler& s, const std::vector<std::string>& teams
     std::int64_t used = 0;
     for (const std::string& cls : kClasses) {
       const ClassId c = q.FindClass(cls).value();
-      used += q.Usage(t, c).value().value();
+      const std::int64_t in_class = q.Usage(t, c).value().value();
+      used += in_class;
       RC_ASSERT(q.Available(t, c).value().value() >= 0);
+      const ClassQuota limits = q.quota(t, c).value();  // every team has an entry (Teams())
+      RC_ASSERT(in_class <= limits.nominal.value() + limits.borrowing_limit->value());
     }
     RC_ASSERT(used == cost[t.value()]);
   }
