@@ -5,6 +5,7 @@
 
 #include "cli/gpu_command.h"
 #include "cli/mig_commands.h"
+#include "cli/scenario_command.h"
 #include "cli/sim_command.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   gpuslice::cli::AddMigCommands(app, &exit_code);
   gpuslice::cli::AddSimCommand(app, &exit_code);
+  gpuslice::cli::AddScenarioCommand(app, &exit_code);
   gpuslice::cli::AddGpuCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
