@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -22,6 +23,10 @@ struct SimFlags {
   std::uint64_t seed = 1;
   double time_scale = 1.0, arrival_limit = 1.0;
   bool json = false;
+  // The gpuslice policy's scheduler settings (defaults: sched::SchedulerOptions).
+  std::string preemption = "on";
+  std::int64_t warm_idle_s = 15 * 60, reserve_after_s = 10 * 60;
+  int max_reservations = 4;
 };
 
 int Bad(const Error& e) {
@@ -35,12 +40,13 @@ std::string Pct(double x) {
 
 void PrintTable(const sim::SimReport& report) {
   Table t({"POLICY", "ALLOCATION", "UPPER BOUND", "PLACED", "WAIT P50", "WAIT P90", "WAIT P99", "CREATED",
-           "DESTROYED"});
+           "DESTROYED", "PREEMPTED"});
   for (const sim::PolicyResult& p : report.policies) {
     t.AddRow({p.policy, Pct(p.allocation_ratio), Pct(p.upper_bound),
               fmt::format("{}/{}", p.jobs_placed, p.jobs_submitted), fmt::format("{:.0f}s", p.wait_s.p50),
               fmt::format("{:.0f}s", p.wait_s.p90), fmt::format("{:.0f}s", p.wait_s.p99),
-              std::to_string(p.instances_created), std::to_string(p.instances_destroyed)});
+              std::to_string(p.instances_created), std::to_string(p.instances_destroyed),
+              std::to_string(p.jobs_preempted)});
   }
   std::cout << t.Render();
 }
@@ -67,6 +73,10 @@ int Run(const SimFlags& f) {
   options.time_scale = f.time_scale;
   options.arrival_limit = f.arrival_limit;
   options.seed = f.seed;
+  options.scheduler.preemption = f.preemption == "on";
+  options.scheduler.warm_idle_ms = f.warm_idle_s * 1000;
+  options.scheduler.reserve_after_ms = f.reserve_after_s * 1000;
+  options.scheduler.max_reservations = f.max_reservations;
   options.base_dir = std::filesystem::path(f.cluster).parent_path().string();
   sim::SimReport report;
   report.mode = f.mode;
@@ -127,6 +137,19 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   c->add_option("--map", f->map, "alibaba: map gpu_milli onto MIG by compute (default) or memory share");
   c->add_option("--report", f->report, "Write report.json and report.html into this directory");
+  c->add_option("--preemption", f->preemption,
+                "gpuslice policy: preempt to reclaim quota and for priority (on|off)")
+      ->check(CLI::IsMember({"on", "off"}));
+  c->add_option("--warm-idle-s", f->warm_idle_s,
+                "gpuslice policy: keep idle slices warm this long (default 900)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{365} * 86400));
+  c->add_option("--reserve-after-s", f->reserve_after_s,
+                "gpuslice policy: a job waiting this long for a slot reserves GPUs (default 600)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{365} * 86400));
+  c->add_option(
+       "--max-reservations", f->max_reservations,
+       "gpuslice policy: jobs holding reservations at once; 0 turns backfill reservations off (default 4)")
+      ->check(CLI::Range(0, 100000));
   c->add_flag("--json", f->json, "Print the result as JSON (docs/cli-json.md)");
   c->callback([f, exit_code] { *exit_code = Run(*f); });
 }
