@@ -9,6 +9,8 @@
 #include <set>
 #include <utility>
 
+#include "api/strict_json.h"
+
 namespace gpuslice::api {
 namespace {
 
@@ -41,185 +43,11 @@ std::string_view NameOf(const Table& table, E value) {
   return "?";
 }
 
-std::string Join(std::string_view path, std::string_view key) {
-  return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
-}
-std::string At(std::string_view path, std::size_t i) {
-  return fmt::format("{}[{}]", path, i);
-}
-std::string Where(std::string_view path) {
-  return path.empty() ? "document" : std::string(path);
-}
-
 bool HasNul(std::string_view s) {
   return s.find('\0') != std::string_view::npos;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Decoding: types, required and unknown fields. The first error wins; later reads are no-ops.
-// Value rules (names, ranges, sizes, references) are checked afterwards by the validators, so
-// that documents built in code and documents parsed from text obey the same rules.
-
-class Decoder {
- public:
-  bool ok() const { return !error_; }
-  Error TakeError() { return std::move(*error_); }
-
-  template <typename... Args>
-  void Fail(fmt::format_string<Args...> format, Args&&... args) {
-    if (!error_)
-      error_ = Error{ErrorCode::kInvalidArgument, fmt::format(format, std::forward<Args>(args)...)};
-  }
-
-  // Checks that `j` is an object whose keys are all in `fields`.
-  bool Object(const json& j, std::string_view path, std::initializer_list<std::string_view> fields) {
-    if (!ok()) return false;
-    if (!j.is_object()) {
-      Fail("{}: expected an object", Where(path));
-      return false;
-    }
-    for (const auto& item : j.items()) {
-      if (std::find(fields.begin(), fields.end(), item.key()) == fields.end()) {
-        Fail("{}: unknown field", Join(path, item.key()));
-        return false;
-      }
-    }
-    return true;
-  }
-
-  // The member `key` of object `j`: nullptr when absent or null (a missing required field is an
-  // error).
-  const json* Member(const json& j, std::string_view path, std::string_view key, bool required) {
-    if (!ok()) return nullptr;
-    const auto it = j.find(std::string(key));
-    if (it == j.end() || it->is_null()) {
-      if (required) Fail("{}: required field is missing", Join(path, key));
-      return nullptr;
-    }
-    return &*it;
-  }
-
-  void String(const json& j, std::string_view path, std::string_view key, std::string* out,
-              bool required = true) {
-    const json* v = Member(j, path, key, required);
-    if (v == nullptr) return;
-    if (!v->is_string()) return Fail("{}: expected a string", Join(path, key));
-    *out = v->get<std::string>();
-  }
-
-  void OptString(const json& j, std::string_view path, std::string_view key,
-                 std::optional<std::string>* out) {
-    if (Member(j, path, key, false) == nullptr) return;
-    String(j, path, key, &out->emplace());
-  }
-
-  void Bool(const json& j, std::string_view path, std::string_view key, bool* out) {
-    const json* v = Member(j, path, key, true);
-    if (v == nullptr) return;
-    if (!v->is_boolean()) return Fail("{}: expected true or false", Join(path, key));
-    *out = v->get<bool>();
-  }
-
-  // Any integer in [lo, hi]; ranges narrower than the type's are the validators' business.
-  template <typename T>
-  void Int(const json& j, std::string_view path, std::string_view key, T* out, bool required = true) {
-    const json* v = Member(j, path, key, required);
-    if (v == nullptr) return;
-    const std::string where = Join(path, key);
-    if (!v->is_number_integer()) return Fail("{}: expected an integer", where);
-    if (v->is_number_unsigned()) {
-      const auto u = v->get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) {
-        return Fail("{}: {} is too large", where, u);
-      }
-      *out = static_cast<T>(u);
-      return;
-    }
-    const auto s = v->get<std::int64_t>();
-    if (s < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-        (s > 0 &&
-         static_cast<std::uint64_t>(s) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))) {
-      return Fail("{}: {} is out of range", where, s);
-    }
-    *out = static_cast<T>(s);
-  }
-
-  template <typename T>
-  void OptInt(const json& j, std::string_view path, std::string_view key, std::optional<T>* out) {
-    if (Member(j, path, key, false) == nullptr) return;
-    Int(j, path, key, &out->emplace());
-  }
-
-  template <typename Table, typename E>
-  void Enum(const json& j, std::string_view path, std::string_view key, const Table& table, E* out,
-            bool required) {
-    const json* v = Member(j, path, key, required);
-    if (v == nullptr) return;
-    if (v->is_string()) {
-      const auto& s = v->get_ref<const std::string&>();
-      for (const auto& [e, name] : table) {
-        if (name == s) {
-          *out = e;
-          return;
-        }
-      }
-    }
-    std::vector<std::string_view> names;
-    for (const auto& entry : table) names.push_back(entry.second);
-    Fail("{}: expected one of {}", Join(path, key), fmt::join(names, ", "));
-  }
-
-  void StringArray(const json& j, std::string_view path, std::string_view key, std::size_t max,
-                   std::vector<std::string>* out) {
-    const json* v = Member(j, path, key, true);
-    if (v == nullptr) return;
-    const std::string where = Join(path, key);
-    if (!v->is_array()) return Fail("{}: expected an array of strings", where);
-    if (!Fits(where, v->size(), max)) return;
-    for (std::size_t i = 0; i < v->size(); ++i) {
-      if (!(*v)[i].is_string()) return Fail("{}: expected an array of strings", where);
-      out->push_back((*v)[i].get<std::string>());
-    }
-  }
-
-  void StringMap(const json& j, std::string_view path, std::string_view key, std::size_t max,
-                 std::map<std::string, std::string>* out) {
-    const json* v = Member(j, path, key, false);
-    if (v == nullptr) return;
-    const std::string where = Join(path, key);
-    if (!v->is_object()) return Fail("{}: expected an object of strings", where);
-    if (!Fits(where, v->size(), max)) return;
-    for (const auto& item : v->items()) {
-      if (!item.value().is_string()) return Fail("{}: expected a string", Join(where, item.key()));
-      (*out)[item.key()] = item.value().get<std::string>();
-    }
-  }
-
-  // Decodes each element of array `key` with `element(decoder, value, path, out)`.
-  template <typename T, typename F>
-  void Array(const json& j, std::string_view path, std::string_view key, std::size_t max, std::vector<T>* out,
-             F&& element) {
-    const json* v = Member(j, path, key, false);
-    if (v == nullptr) return;
-    const std::string where = Join(path, key);
-    if (!v->is_array()) return Fail("{}: expected an array", where);
-    if (!Fits(where, v->size(), max)) return;
-    for (std::size_t i = 0; i < v->size() && ok(); ++i)
-      element(*this, (*v)[i], At(where, i), &out->emplace_back());
-  }
-
- private:
-  // Counts are bounded while decoding, before anything is copied out of the DOM.
-  bool Fits(std::string_view where, std::size_t n, std::size_t max) {
-    if (n <= max) return true;
-    Fail("{}: {} entries exceed the limit of {}", where, n, max);
-    return false;
-  }
-
-  std::optional<Error> error_;
-};
-
-void DecodeInstance(Decoder& d, const json& j, const std::string& path, DesiredInstance* out) {
+void DecodeInstance(JsonDecoder& d, const json& j, const std::string& path, DesiredInstance* out) {
   if (!d.Object(j, path, {"gpu_index", "profile", "start", "key"})) return;
   d.Int(j, path, "gpu_index", &out->gpu_index);
   d.String(j, path, "profile", &out->profile);
@@ -227,7 +55,7 @@ void DecodeInstance(Decoder& d, const json& j, const std::string& path, DesiredI
   d.String(j, path, "key", &out->key);
 }
 
-void DecodeWorkload(Decoder& d, const json& j, const std::string& path, DesiredWorkload* out) {
+void DecodeWorkload(JsonDecoder& d, const json& j, const std::string& path, DesiredWorkload* out) {
   if (!d.Object(j, path,
                 {"job_id", "instance_keys", "argv", "env", "working_dir", "run_as_user", "cpu_millicores",
                  "memory_mib", "restart", "kind", "grace_period_ms"})) {
@@ -246,7 +74,7 @@ void DecodeWorkload(Decoder& d, const json& j, const std::string& path, DesiredW
   d.Int(j, path, "grace_period_ms", &out->grace_period_ms, /*required=*/false);
 }
 
-void DecodeGpu(Decoder& d, const json& j, const std::string& path, ActualGpu* out) {
+void DecodeGpu(JsonDecoder& d, const json& j, const std::string& path, ActualGpu* out) {
   if (!d.Object(j, path, {"index", "uuid", "health", "message"})) return;
   d.Int(j, path, "index", &out->index);
   d.String(j, path, "uuid", &out->uuid);
@@ -254,7 +82,7 @@ void DecodeGpu(Decoder& d, const json& j, const std::string& path, ActualGpu* ou
   d.String(j, path, "message", &out->message, /*required=*/false);
 }
 
-void DecodeActualInstance(Decoder& d, const json& j, const std::string& path, ActualInstance* out) {
+void DecodeActualInstance(JsonDecoder& d, const json& j, const std::string& path, ActualInstance* out) {
   if (!d.Object(j, path, {"gpu_index", "profile", "start", "key", "mig_uuid", "busy"})) return;
   d.Int(j, path, "gpu_index", &out->gpu_index);
   d.String(j, path, "profile", &out->profile);
@@ -264,7 +92,7 @@ void DecodeActualInstance(Decoder& d, const json& j, const std::string& path, Ac
   d.Bool(j, path, "busy", &out->busy);
 }
 
-void DecodeActualWorkload(Decoder& d, const json& j, const std::string& path, ActualWorkload* out) {
+void DecodeActualWorkload(JsonDecoder& d, const json& j, const std::string& path, ActualWorkload* out) {
   if (!d.Object(j, path, {"job_id", "state", "pid", "exit_code", "signal", "restarts", "message"})) return;
   d.String(j, path, "job_id", &out->job_id);
   d.Enum(j, path, "state", kStateNames, &out->state, /*required=*/true);
@@ -273,63 +101,6 @@ void DecodeActualWorkload(Decoder& d, const json& j, const std::string& path, Ac
   d.OptInt(j, path, "signal", &out->signal);
   d.Int(j, path, "restarts", &out->restarts, /*required=*/false);
   d.String(j, path, "message", &out->message, /*required=*/false);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading the text: size and depth bounds, then nlohmann's parser with a callback that rejects
-// duplicate keys (nlohmann keeps the last one silently; a strict reader must not guess).
-
-Result<void> CheckDepth(std::string_view text) {
-  std::size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) {
-        return Fail(ErrorCode::kInvalidArgument, "JSON nests deeper than {} levels", kMaxJsonDepth);
-      }
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return {};
-}
-
-Result<json> ReadJson(std::string_view text) {
-  if (text.size() > kMaxNodeStateBytes) {
-    return Fail(ErrorCode::kInvalidArgument, "document of {} bytes exceeds the limit of {} bytes",
-                text.size(), kMaxNodeStateBytes);
-  }
-  if (auto r = CheckDepth(text); !r) return Fail(r.error());
-  // Depth is bounded above, so every object_start has its object_end: the callback never
-  // discards, which would suppress the matching end event.
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
-  const json::parser_callback_t callback = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end && !open_objects.empty()) {
-      open_objects.pop_back();
-    } else if (event == json::parse_event_t::key && !open_objects.empty() && parsed.is_string()) {
-      if (!open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty()) {
-        duplicate = parsed.get<std::string>();
-      }
-    }
-    return true;
-  };
-  json j = json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Fail(ErrorCode::kInvalidArgument, "not valid JSON");
-  if (!duplicate.empty()) return Fail(ErrorCode::kInvalidArgument, "duplicate key '{}'", duplicate);
-  return j;
 }
 
 }  // namespace
@@ -418,9 +189,9 @@ Result<void> CheckText(std::string_view path, std::string_view s, std::size_t ma
 }
 
 Result<void> CheckSlot(std::string_view path, int gpu_index, std::string_view profile, int start) {
-  if (auto r = CheckRange(Join(path, "gpu_index"), gpu_index, 0, kMaxGpuIndex); !r) return r;
-  if (auto r = CheckName(Join(path, "profile"), profile); !r) return r;
-  return CheckRange(Join(path, "start"), start, 0, kMaxStartUnit);
+  if (auto r = CheckRange(JoinPath(path, "gpu_index"), gpu_index, 0, kMaxGpuIndex); !r) return r;
+  if (auto r = CheckName(JoinPath(path, "profile"), profile); !r) return r;
+  return CheckRange(JoinPath(path, "start"), start, 0, kMaxStartUnit);
 }
 
 Result<void> CheckInstances(const std::vector<DesiredInstance>& instances) {
@@ -429,10 +200,11 @@ Result<void> CheckInstances(const std::vector<DesiredInstance>& instances) {
   std::set<std::pair<int, int>> slots;
   for (std::size_t i = 0; i < instances.size(); ++i) {
     const DesiredInstance& in = instances[i];
-    const std::string path = At("instances", i);
+    const std::string path = AtIndex("instances", i);
     if (auto r = CheckSlot(path, in.gpu_index, in.profile, in.start); !r) return r;
-    if (auto r = CheckName(Join(path, "key"), in.key); !r) return r;
-    if (!keys.insert(in.key).second) return Bad(Join(path, "key"), fmt::format("'{}' appears twice", in.key));
+    if (auto r = CheckName(JoinPath(path, "key"), in.key); !r) return r;
+    if (!keys.insert(in.key).second)
+      return Bad(JoinPath(path, "key"), fmt::format("'{}' appears twice", in.key));
     if (!slots.insert({in.gpu_index, in.start}).second) {
       return Bad(path, fmt::format("a second instance at GPU {} start {}", in.gpu_index, in.start));
     }
@@ -441,19 +213,27 @@ Result<void> CheckInstances(const std::vector<DesiredInstance>& instances) {
 }
 
 Result<void> CheckCommand(const std::string& path, const DesiredWorkload& w) {
-  const std::string argv_path = Join(path, "argv");
-  if (w.argv.empty()) return Bad(argv_path, "must name a program");
-  if (auto r = CheckCount(argv_path, w.argv.size(), kMaxArgvEntries); !r) return r;
-  if (w.argv[0].empty()) return Bad(At(argv_path, 0), "the program name is empty");
+  return ValidateCommand(path, "argv", w.argv, w.env);
+}
+
+}  // namespace
+
+Result<void> ValidateCommand(const std::string& path, std::string_view argv_field,
+                             const std::vector<std::string>& argv,
+                             const std::map<std::string, std::string>& env) {
+  const std::string argv_path = JoinPath(path, argv_field);
+  if (argv.empty()) return Bad(argv_path, "must name a program");
+  if (auto r = CheckCount(argv_path, argv.size(), kMaxArgvEntries); !r) return r;
+  if (argv[0].empty()) return Bad(AtIndex(argv_path, 0), "the program name is empty");
   std::size_t bytes = 0;
-  for (std::size_t i = 0; i < w.argv.size(); ++i) {
-    if (auto r = CheckText(At(argv_path, i), w.argv[i], kMaxArgBytes); !r) return r;
-    bytes += w.argv[i].size() + 1;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    if (auto r = CheckText(AtIndex(argv_path, i), argv[i], kMaxArgBytes); !r) return r;
+    bytes += argv[i].size() + 1;
   }
-  const std::string env_path = Join(path, "env");
-  if (auto r = CheckCount(env_path, w.env.size(), kMaxEnvEntries); !r) return r;
-  for (const auto& [name, value] : w.env) {
-    const std::string p = Join(env_path, name.substr(0, 64));
+  const std::string env_path = JoinPath(path, "env");
+  if (auto r = CheckCount(env_path, env.size(), kMaxEnvEntries); !r) return r;
+  for (const auto& [name, value] : env) {
+    const std::string p = JoinPath(env_path, name.substr(0, 64));
     if (!IsEnvName(name)) return Bad(p, "not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)");
     if (IsReservedEnvName(name)) return Bad(p, "is set by the agent and may not be given");
     if (auto r = CheckText(p, value, kMaxArgBytes); !r) return r;
@@ -466,35 +246,37 @@ Result<void> CheckCommand(const std::string& path, const DesiredWorkload& w) {
   return {};
 }
 
+namespace {
+
 Result<void> CheckProcessOptions(const std::string& path, const DesiredWorkload& w) {
   if (w.working_dir) {
-    const std::string p = Join(path, "working_dir");
+    const std::string p = JoinPath(path, "working_dir");
     if (auto r = CheckText(p, *w.working_dir, kMaxPathBytes); !r) return r;
     if (!w.working_dir->starts_with('/')) return Bad(p, "must be an absolute path");
   }
   if (w.run_as_user && !IsUserName(*w.run_as_user)) {
-    return Bad(Join(path, "run_as_user"), "not a valid user name");
+    return Bad(JoinPath(path, "run_as_user"), "not a valid user name");
   }
   if (w.cpu_millicores) {
-    if (auto r = CheckRange(Join(path, "cpu_millicores"), *w.cpu_millicores, 1, kMaxCpuMillicores); !r)
+    if (auto r = CheckRange(JoinPath(path, "cpu_millicores"), *w.cpu_millicores, 1, kMaxCpuMillicores); !r)
       return r;
   }
   if (w.memory_mib) {
-    if (auto r = CheckRange(Join(path, "memory_mib"), *w.memory_mib, 1, kMaxMemoryMib); !r) return r;
+    if (auto r = CheckRange(JoinPath(path, "memory_mib"), *w.memory_mib, 1, kMaxMemoryMib); !r) return r;
   }
-  return CheckRange(Join(path, "grace_period_ms"), w.grace_period_ms, 0, kMaxGracePeriodMs);
+  return CheckRange(JoinPath(path, "grace_period_ms"), w.grace_period_ms, 0, kMaxGracePeriodMs);
 }
 
 // Instance keys: each names an instance of the document and is bound to one workload at most.
 Result<void> CheckBindings(const std::string& path, const DesiredWorkload& w,
                            const std::set<std::string_view>& instance_keys,
                            std::map<std::string_view, std::string_view>& bound) {
-  const std::string keys_path = Join(path, "instance_keys");
+  const std::string keys_path = JoinPath(path, "instance_keys");
   if (w.instance_keys.empty()) return Bad(keys_path, "must name at least one instance");
   if (auto r = CheckCount(keys_path, w.instance_keys.size(), kMaxInstanceKeysPerWorkload); !r) return r;
   for (std::size_t i = 0; i < w.instance_keys.size(); ++i) {
     const std::string& key = w.instance_keys[i];
-    const std::string p = At(keys_path, i);
+    const std::string p = AtIndex(keys_path, i);
     if (auto r = CheckName(p, key); !r) return r;
     if (!instance_keys.contains(key)) return Bad(p, fmt::format("no instance has key '{}'", key));
     const auto [it, fresh] = bound.emplace(key, w.job_id);
@@ -510,10 +292,10 @@ Result<void> CheckWorkloads(const DesiredNodeState& s) {
   std::map<std::string_view, std::string_view> bound;
   for (std::size_t i = 0; i < s.workloads.size(); ++i) {
     const DesiredWorkload& w = s.workloads[i];
-    const std::string path = At("workloads", i);
-    if (auto r = CheckName(Join(path, "job_id"), w.job_id); !r) return r;
+    const std::string path = AtIndex("workloads", i);
+    if (auto r = CheckName(JoinPath(path, "job_id"), w.job_id); !r) return r;
     if (!job_ids.insert(w.job_id).second) {
-      return Bad(Join(path, "job_id"), fmt::format("'{}' appears twice", w.job_id));
+      return Bad(JoinPath(path, "job_id"), fmt::format("'{}' appears twice", w.job_id));
     }
     if (auto r = CheckBindings(path, w, instance_keys, bound); !r) return r;
     if (auto r = CheckCommand(path, w); !r) return r;
@@ -526,11 +308,11 @@ Result<void> CheckActualGpus(const std::vector<ActualGpu>& gpus) {
   if (auto r = CheckCount("gpus", gpus.size(), kMaxGpus); !r) return r;
   std::set<int> seen;
   for (std::size_t i = 0; i < gpus.size(); ++i) {
-    const std::string path = At("gpus", i);
-    if (auto r = CheckRange(Join(path, "index"), gpus[i].index, 0, kMaxGpuIndex); !r) return r;
-    if (!seen.insert(gpus[i].index).second) return Bad(Join(path, "index"), "appears twice");
-    if (auto r = CheckName(Join(path, "uuid"), gpus[i].uuid); !r) return r;
-    if (auto r = CheckText(Join(path, "message"), gpus[i].message, kMaxMessageBytes); !r) return r;
+    const std::string path = AtIndex("gpus", i);
+    if (auto r = CheckRange(JoinPath(path, "index"), gpus[i].index, 0, kMaxGpuIndex); !r) return r;
+    if (!seen.insert(gpus[i].index).second) return Bad(JoinPath(path, "index"), "appears twice");
+    if (auto r = CheckName(JoinPath(path, "uuid"), gpus[i].uuid); !r) return r;
+    if (auto r = CheckText(JoinPath(path, "message"), gpus[i].message, kMaxMessageBytes); !r) return r;
   }
   return {};
 }
@@ -539,12 +321,12 @@ Result<void> CheckActualInstances(const std::vector<ActualInstance>& instances) 
   if (auto r = CheckCount("instances", instances.size(), kMaxInstances); !r) return r;
   for (std::size_t i = 0; i < instances.size(); ++i) {
     const ActualInstance& in = instances[i];
-    const std::string path = At("instances", i);
+    const std::string path = AtIndex("instances", i);
     if (auto r = CheckSlot(path, in.gpu_index, in.profile, in.start); !r) return r;
     if (!in.key.empty()) {
-      if (auto r = CheckName(Join(path, "key"), in.key); !r) return r;
+      if (auto r = CheckName(JoinPath(path, "key"), in.key); !r) return r;
     }
-    if (auto r = CheckName(Join(path, "mig_uuid"), in.mig_uuid); !r) return r;
+    if (auto r = CheckName(JoinPath(path, "mig_uuid"), in.mig_uuid); !r) return r;
   }
   return {};
 }
@@ -554,20 +336,20 @@ Result<void> CheckActualWorkloads(const std::vector<ActualWorkload>& workloads) 
   std::set<std::string_view> job_ids;
   for (std::size_t i = 0; i < workloads.size(); ++i) {
     const ActualWorkload& w = workloads[i];
-    const std::string path = At("workloads", i);
-    if (auto r = CheckName(Join(path, "job_id"), w.job_id); !r) return r;
-    if (!job_ids.insert(w.job_id).second) return Bad(Join(path, "job_id"), "appears twice");
+    const std::string path = AtIndex("workloads", i);
+    if (auto r = CheckName(JoinPath(path, "job_id"), w.job_id); !r) return r;
+    if (!job_ids.insert(w.job_id).second) return Bad(JoinPath(path, "job_id"), "appears twice");
     if (w.pid) {
-      if (auto r = CheckRange(Join(path, "pid"), *w.pid, 1, INT_MAX); !r) return r;
+      if (auto r = CheckRange(JoinPath(path, "pid"), *w.pid, 1, INT_MAX); !r) return r;
     }
     if (w.exit_code) {
-      if (auto r = CheckRange(Join(path, "exit_code"), *w.exit_code, 0, 255); !r) return r;
+      if (auto r = CheckRange(JoinPath(path, "exit_code"), *w.exit_code, 0, 255); !r) return r;
     }
     if (w.signal) {
-      if (auto r = CheckRange(Join(path, "signal"), *w.signal, 1, 64); !r) return r;
+      if (auto r = CheckRange(JoinPath(path, "signal"), *w.signal, 1, 64); !r) return r;
     }
-    if (auto r = CheckRange(Join(path, "restarts"), w.restarts, 0, INT64_MAX); !r) return r;
-    if (auto r = CheckText(Join(path, "message"), w.message, kMaxMessageBytes); !r) return r;
+    if (auto r = CheckRange(JoinPath(path, "restarts"), w.restarts, 0, INT64_MAX); !r) return r;
+    if (auto r = CheckText(JoinPath(path, "message"), w.message, kMaxMessageBytes); !r) return r;
   }
   return {};
 }
@@ -666,9 +448,9 @@ ordered_json ToJson(const ActualNodeState& s) {
 // Parsing
 
 Result<DesiredNodeState> ParseDesiredNodeState(std::string_view text) {
-  auto j = ReadJson(text);
+  auto j = ReadStrictJson(text, kMaxNodeStateBytes, kMaxJsonDepth);
   if (!j) return Fail(j.error());
-  Decoder d;
+  JsonDecoder d;
   DesiredNodeState s;
   if (d.Object(*j, "", {"node", "generation", "instances", "workloads"})) {
     d.String(*j, "", "node", &s.node);
@@ -682,9 +464,9 @@ Result<DesiredNodeState> ParseDesiredNodeState(std::string_view text) {
 }
 
 Result<ActualNodeState> ParseActualNodeState(std::string_view text) {
-  auto j = ReadJson(text);
+  auto j = ReadStrictJson(text, kMaxNodeStateBytes, kMaxJsonDepth);
   if (!j) return Fail(j.error());
-  Decoder d;
+  JsonDecoder d;
   ActualNodeState s;
   if (d.Object(*j, "", {"node", "generation_applied", "gpus", "instances", "workloads"})) {
     d.String(*j, "", "node", &s.node);

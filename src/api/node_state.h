@@ -61,6 +61,13 @@ std::string_view WorkloadKindName(WorkloadKind k);    // "batch", "service", "no
 std::string_view WorkloadStateName(WorkloadState s);  // "starting", "running", ...
 std::string_view GpuHealthName(GpuHealth h);          // "ok", "degraded", "lost"
 
+// The rules for a command line: a non-empty program name, bounded argv and env, variable names
+// [A-Za-z_][A-Za-z0-9_]* that the agent does not set itself, no NUL bytes. Errors name
+// `path`.`argv_field`[i] or `path`.env.NAME.
+Result<void> ValidateCommand(const std::string& path, std::string_view argv_field,
+                             const std::vector<std::string>& argv,
+                             const std::map<std::string, std::string>& env);
+
 // ---- desired state (server -> agent) ----
 
 // One MIG instance the node should have: `profile` at memory unit `start` of GPU `gpu_index`.
