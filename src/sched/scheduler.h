@@ -93,6 +93,17 @@ class Scheduler {
   // kNotFound for an unknown team, kInvalidArgument for a count outside 1..64. A job no GPU model
   // can host is accepted and stays pending as unschedulable, with the reason.
   Result<JobId> Submit(Job job);
+  // Re-creates a job that is already running (after a server restart, from the store and the
+  // agents' reports): its slices at `slices` — one per gang member: a GPU and, for a MIG GPU, the
+  // placement of its instance — are created busy and bound, and its quota is charged without a
+  // fit check (it was admitted before). Nothing changes on error: kNotFound (unknown team),
+  // kInvalidArgument (wrong number of slices, a GPU or placement that does not exist or is not
+  // free, a whole GPU that is taken).
+  struct RestoredSlice {
+    GpuRef gpu = 0;
+    std::optional<mig::Placement> placement;  // nullopt: the whole GPU (whole mode)
+  };
+  Result<JobId> Restore(Job job, const std::vector<RestoredSlice>& slices, std::int64_t now_ms);
   // A running job ends: its slices become idle (warm) and its quota is released.
   Result<void> Finish(JobId id, std::int64_t now_ms);
   // A pending job leaves the queue, or a running one ends as Finish does.

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "sched/scheduler.h"
 #include "sched/scheduler_internal.h"
@@ -125,6 +127,72 @@ Result<std::vector<JobId>> Scheduler::RemoveNode(NodeId id, std::int64_t now_ms)
   }
   removed_nodes_.insert(id.value());
   return requeued;
+}
+
+Result<JobId> Scheduler::Restore(Job job, const std::vector<RestoredSlice>& slices, std::int64_t now_ms) {
+  if (!quota_.is_team(job.team)) return Fail(ErrorCode::kNotFound, "job {}: unknown team", job.name);
+  if (static_cast<int>(slices.size()) != job.count || job.count < 1) {
+    return Fail(ErrorCode::kInvalidArgument, "job {}: {} slices for a gang of {}", job.name, slices.size(),
+                job.count);
+  }
+  // Check everything first, on copies of the occupancies, so that an error changes nothing.
+  std::map<GpuRef, mig::Occupancy> occ;
+  std::set<GpuRef> wholes;
+  for (const RestoredSlice& r : slices) {
+    if (r.gpu >= gpus_.size() || gpus_[r.gpu].removed) {
+      return Fail(ErrorCode::kInvalidArgument, "job {}: no GPU {}", job.name, r.gpu);
+    }
+    const Gpu& gpu = gpus_[r.gpu];
+    if (!r.placement) {
+      if (gpu.base_mode != GpuMode::kWhole || gpu.whole_job.valid() || !wholes.insert(r.gpu).second) {
+        return Fail(ErrorCode::kInvalidArgument, "job {}: GPU {} is not a free whole GPU", job.name, r.gpu);
+      }
+      continue;
+    }
+    if (gpu.geometry == nullptr || gpu.base_mode == GpuMode::kWhole) {
+      return Fail(ErrorCode::kInvalidArgument, "job {}: GPU {} has no MIG instances", job.name, r.gpu);
+    }
+    mig::Occupancy& o = occ.try_emplace(r.gpu, gpu.occupancy).first->second;
+    if (r.placement->profile < 0 || r.placement->profile >= gpu.geometry->num_profiles() ||
+        !gpu.geometry->CanAdd(o, *r.placement)) {
+      return Fail(ErrorCode::kInvalidArgument, "job {}: placement {} is not free on GPU {}", job.name,
+                  r.placement->profile >= 0 && r.placement->profile < gpu.geometry->num_profiles()
+                      ? gpu.geometry->Describe(*r.placement)
+                      : std::string("?"),
+                  r.gpu);
+    }
+    gpu.geometry->Add(o, *r.placement);
+  }
+  job.id = JobId(next_job_++);
+  job.state = JobState::kRunning;
+  job.start_ms = now_ms;
+  job.pending = {};
+  job.bindings.clear();
+  std::map<std::uint64_t, std::int64_t> per_class;
+  for (const RestoredSlice& r : slices) {
+    Gpu& gpu = gpus_[r.gpu];
+    ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[r.gpu])];
+    MilliGpu cost(1000);
+    if (r.placement) {
+      cost = gpu.model->Cost(gpu.model->profiles[static_cast<std::size_t>(r.placement->profile)]);
+      const InstanceId id = CreateInstance(r.gpu, *r.placement, now_ms);
+      SetBusy(r.gpu, id, job.id);
+      job.bindings.push_back({r.gpu, id, cost});
+    } else {
+      m.free_whole.erase(r.gpu);
+      gpu.whole_job = job.id;
+      usage_.busy_slices += WholeSlices(*m.model);
+      job.bindings.push_back({r.gpu, InstanceId(), cost});
+    }
+    per_class[gpu.quota_class.value()] += cost.value();
+  }
+  QuotaRequest request;
+  for (const auto& [cls, amount] : per_class) request.push_back({ClassId(cls), MilliGpu(amount)});
+  (void)quota_.Charge(job.team, request);  // admitted before the restart
+  if (job.preemptible) preemptible_[job.team.value()].insert({job.priority, -now_ms, job.id.value()});
+  const JobId id = job.id;
+  jobs_.emplace(id.value(), std::move(job));
+  return id;
 }
 
 void Scheduler::NoteDemand(ModelState& m, int profile, std::int64_t now_ms) {

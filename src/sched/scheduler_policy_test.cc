@@ -323,6 +323,31 @@ TEST(ClusterChangeTest, JobsOfALostNodeAreRequeuedAndPlacedElsewhere) {
   EXPECT_FALSE(s.RemoveNode(n1, 120));
 }
 
+TEST(ClusterChangeTest, RestoreRebuildsARunningJobWhereItRan) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 2, GpuMode::kDynamic));
+  const mig::GpuModel& m = Model("A100-40GB");
+  Job j = SliceJob(s, "nlp", "3g.20gb");
+  j.count = 2;
+  const std::vector<Scheduler::RestoredSlice> at{{0, mig::Placement{m.ProfileIndex("3g.20gb"), 4}},
+                                                 {1, mig::Placement{m.ProfileIndex("3g.20gb"), 0}}};
+  const Result<JobId> id = s.Restore(j, at, 100);
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(s.FindJob(*id)->state, JobState::kRunning);
+  EXPECT_EQ(UsageOf(s, "nlp", "A100-40GB"), 1000);
+  EXPECT_EQ(s.gpu(0).instances[0].placement.start, 4);
+  // The same slot again does not fit, and the failed restore changes nothing.
+  Job k = SliceJob(s, "nlp", "3g.20gb");
+  const Result<JobId> clash = s.Restore(k, {at[0]}, 100);
+  ASSERT_FALSE(clash);
+  EXPECT_THAT(clash.error().message, HasSubstr("3g.20gb@4 is not free on GPU 0"));
+  EXPECT_EQ(UsageOf(s, "nlp", "A100-40GB"), 1000);
+  EXPECT_FALSE(s.Restore(k, {}, 100));
+  // It finishes like any job.
+  ASSERT_TRUE(s.Finish(*id, 200));
+  EXPECT_EQ(UsageOf(s, "nlp", "A100-40GB"), 0);
+}
+
 // --- explanations -------------------------------------------------------------------------------
 
 TEST(WhyTest, NoSlotNamesTheNearestMiss) {
