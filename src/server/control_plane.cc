@@ -1,0 +1,474 @@
+#include "server/control_plane.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <set>
+
+#include "mig/catalog.h"
+
+namespace gpuslice::server {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+constexpr int kMaxGpusPerNode = 64;
+constexpr std::string_view kNextJobId = "next_job_id";
+
+bool Ended(JobPhase p) {
+  return p == JobPhase::kSucceeded || p == JobPhase::kFailed || p == JobPhase::kCancelled;
+}
+
+Result<JobPhase> ParsePhase(std::string_view s) {
+  for (JobPhase p : {JobPhase::kPending, JobPhase::kRunning, JobPhase::kSucceeded, JobPhase::kFailed,
+                     JobPhase::kCancelled}) {
+    if (JobPhaseName(p) == s) return p;
+  }
+  return Fail(ErrorCode::kInternal, "unknown job phase '{}'", s);
+}
+
+ordered_json SlicesJson(const std::vector<SliceAt>& slices) {
+  ordered_json out = ordered_json::array();
+  for (const SliceAt& s : slices) {
+    ordered_json j{{"node", s.node}, {"gpu", s.gpu}};
+    if (!s.profile.empty()) {
+      j["profile"] = s.profile;
+      j["start"] = s.start;
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// The inverse of RecordOf's JSON, for records this server wrote.
+Result<JobView> ViewOf(const store::JobRecord& r) {
+  const json j = json::parse(r.json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("spec")) {
+    return Fail(ErrorCode::kInternal, "job record {} is not a job this server wrote", r.id);
+  }
+  Result<api::JobSubmit> spec = api::ParseJobSubmit(j["spec"].dump());
+  if (!spec) return Fail(spec.error().WithContext(fmt::format("job record {}", r.id)));
+  Result<JobPhase> phase = ParsePhase(r.state);
+  if (!phase) return Fail(phase.error());
+  JobView v;
+  v.id = r.id;
+  v.spec = std::move(*spec);
+  v.name = v.spec.name;
+  v.team = v.spec.team;
+  v.phase = *phase;
+  try {
+    for (const json& s : j.value("slices", json::array())) {
+      v.slices.push_back({s.at("node").get<std::string>(), s.at("gpu").get<int>(), s.value("profile", ""),
+                          s.value("start", 0)});
+    }
+    if (j.contains("exit_code")) v.exit_code = j["exit_code"].get<int>();
+    v.preemptions = j.value("preemptions", 0);
+    v.submitted_ms = j.value("submitted_ms", std::int64_t{0});
+    v.started_ms = j.value("started_ms", std::int64_t{0});
+    v.ended_ms = j.value("ended_ms", std::int64_t{0});
+  } catch (const json::exception& e) {
+    return Fail(ErrorCode::kInternal, "job record {}: {}", r.id, e.what());
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string_view JobPhaseName(JobPhase p) {
+  switch (p) {
+    case JobPhase::kPending: return "pending";
+    case JobPhase::kRunning: return "running";
+    case JobPhase::kSucceeded: return "succeeded";
+    case JobPhase::kFailed: return "failed";
+    case JobPhase::kCancelled: return "cancelled";
+  }
+  return "pending";
+}
+
+ordered_json ToJson(const JobView& v) {
+  ordered_json j{{"id", v.id},
+                 {"name", v.name},
+                 {"team", v.team},
+                 {"phase", JobPhaseName(v.phase)},
+                 {"spec", api::ToJson(v.spec)},
+                 {"slices", SlicesJson(v.slices)}};
+  if (v.phase == JobPhase::kPending) j["reason"] = {{"kind", v.reason_kind}, {"message", v.reason}};
+  if (v.exit_code) j["exit_code"] = *v.exit_code;
+  j["preemptions"] = v.preemptions;
+  j["submitted_ms"] = v.submitted_ms;
+  if (v.started_ms != 0) j["started_ms"] = v.started_ms;
+  if (v.ended_ms != 0) j["ended_ms"] = v.ended_ms;
+  return j;
+}
+
+ControlPlane::ControlPlane(store::StateStore& store, const Clock& clock, sched::QuotaTree quota,
+                           sched::SchedulerOptions options)
+    : store_(store),
+      clock_(clock),
+      scheduler_(std::make_unique<sched::Scheduler>(std::move(quota), options)),
+      first_generation_(static_cast<std::uint64_t>(std::max<std::int64_t>(1, NowMs()))) {}
+
+std::int64_t ControlPlane::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch()).count();
+}
+
+Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(store::StateStore& store, const Clock& clock,
+                                                         ControlOptions options) {
+  Result<sched::QuotaTree> quota = sched::QuotaTree::Build(options.teams);
+  if (!quota) return Fail(quota.error().WithContext("teams"));
+  std::unique_ptr<ControlPlane> cp(new ControlPlane(store, clock, std::move(*quota), options.scheduler));
+  std::lock_guard lock(cp->mu_);
+  if (Result<void> r = cp->Recover(); !r) return Fail(r.error());
+  return cp;
+}
+
+Result<void> ControlPlane::Recover() {
+  Result<store::Snapshot> snap = store_.LoadAll();
+  if (!snap) return Fail(snap.error());
+  for (const auto& [name, text] : snap->nodes) {
+    const json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("gpu_model") || !j["gpu_model"].is_string() ||
+        !j.contains("gpus") || !j["gpus"].is_number_integer()) {
+      return Fail(ErrorCode::kInternal, "node record '{}' is not a node this server wrote", name);
+    }
+    if (Result<void> r = AddNodeLocked({name, j["gpu_model"].get<std::string>(), j["gpus"].get<int>()}); !r)
+      return r;
+  }
+  if (auto it = snap->meta.find(std::string(kNextJobId)); it != snap->meta.end()) {
+    next_job_id_ = std::max<std::uint64_t>(1, std::strtoull(it->second.c_str(), nullptr, 10));
+  }
+  for (const store::JobRecord& r : snap->jobs) {  // by id: pending jobs keep their queue order
+    Result<JobView> v = ViewOf(r);
+    if (!v) return Fail(v.error());
+    next_job_id_ = std::max(next_job_id_, v->id + 1);
+    JobEntry e{std::move(*v), JobId()};
+    if (!Ended(e.view.phase)) {
+      Result<sched::Job> job = SchedJobLocked(e.view);
+      if (!job) return Fail(job.error());
+      Result<JobId> id = Fail(ErrorCode::kNotFound, "not running");
+      if (e.view.phase == JobPhase::kRunning) {
+        std::vector<sched::Scheduler::RestoredSlice> at;
+        for (const SliceAt& s : e.view.slices) {
+          const auto n = node_ids_.find(s.node);
+          if (n == node_ids_.end()) break;
+          const sched::Node& node = scheduler_->node(n->second);
+          if (s.gpu < 0 || s.gpu >= static_cast<int>(node.gpus.size())) break;
+          const sched::GpuRef ref = node.gpus[static_cast<std::size_t>(s.gpu)];
+          sched::Scheduler::RestoredSlice slice{ref, std::nullopt};
+          if (!s.profile.empty()) {
+            slice.placement = mig::Placement{scheduler_->gpu(ref).model->ProfileIndex(s.profile), s.start};
+          }
+          at.push_back(slice);
+        }
+        id = scheduler_->Restore(*job, at, e.view.started_ms);
+      }
+      if (!id) {  // pending, or running somewhere that no longer exists: queue it again
+        e.view.phase = JobPhase::kPending;
+        e.view.slices.clear();
+        id = scheduler_->Submit(*job);
+        if (!id) return Fail(id.error().WithContext(fmt::format("job {}", e.view.id)));
+      }
+      e.sched = *id;
+      job_of_sched_[id->value()] = e.view.id;
+    }
+    jobs_.emplace(e.view.id, std::move(e));
+  }
+  return {};
+}
+
+Result<void> ControlPlane::AddNodeLocked(const NodeSpec& n) {
+  Result<mig::ResolvedGpu> model = mig::Catalog::BuiltIn().Resolve(n.gpu_model);
+  if (!model) return Fail(model.error().WithContext(fmt::format("node {}", n.name)));
+  if (n.gpus < 1 || n.gpus > kMaxGpusPerNode) {
+    return Fail(ErrorCode::kInvalidArgument, "node {}: {} GPUs (1 to {})", n.name, n.gpus, kMaxGpusPerNode);
+  }
+  const sched::GpuMode mode = model->model->mig_capable ? sched::GpuMode::kDynamic : sched::GpuMode::kWhole;
+  Result<NodeId> id = scheduler_->AddNode(n.name, *model->model, n.gpus, mode);
+  if (!id) return Fail(id.error());
+  nodes_[n.name] = NodeSpec{n.name, model->model->name, n.gpus};
+  node_ids_[n.name] = *id;
+  generation_[n.name] = first_generation_;
+  return {};
+}
+
+Result<void> ControlPlane::RegisterNode(const NodeSpec& node) {
+  std::lock_guard lock(mu_);
+  if (!api::IsSaneName(node.name)) {
+    return Fail(ErrorCode::kInvalidArgument, "'{}' is not a valid node name", node.name.substr(0, 64));
+  }
+  if (const auto it = nodes_.find(node.name); it != nodes_.end()) {
+    const Result<mig::ResolvedGpu> model = mig::Catalog::BuiltIn().Resolve(node.gpu_model);
+    if (model && model->model->name == it->second.gpu_model && node.gpus == it->second.gpus) return {};
+    return Fail(ErrorCode::kAlreadyExists, "node {} is registered with {} x {}", node.name, it->second.gpus,
+                it->second.gpu_model);
+  }
+  if (Result<void> r = AddNodeLocked(node); !r) return r;
+  const NodeSpec& added = nodes_.at(node.name);
+  store::WriteBatch batch;
+  batch.Put(store::Collection::kNodes, added.name,
+            json{{"gpu_model", added.gpu_model}, {"gpus", added.gpus}}.dump());
+  batch.AppendEvent("node-registered", json{{"node", added.name}}.dump());
+  // The scheduler has the node already; a failed commit leaves it known until a restart, which
+  // is harmless (the agent retries registering and gets the same answer).
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  return {};
+}
+
+Result<sched::Job> ControlPlane::SchedJobLocked(const JobView& v) const {
+  Result<sched::QuotaNodeId> team = scheduler_->quota().Find(v.team);
+  if (!team || !scheduler_->quota().is_team(*team)) {
+    return Fail(ErrorCode::kNotFound, "no team '{}'", v.team);
+  }
+  sched::Job j;
+  j.name = v.name;
+  j.team = *team;
+  j.priority = v.spec.priority;
+  j.preemptible = v.spec.preemptible;
+  j.kind =
+      static_cast<sched::JobKind>(static_cast<int>(v.spec.kind));  // same order: batch, service, notebook
+  j.submit_ms = v.submitted_ms;
+  if (v.spec.expected_duration_s) j.expected_duration_ms = *v.spec.expected_duration_s * 1000;
+  j.count = v.spec.count;
+  j.same_node = v.spec.same_node;
+  j.request.profile = v.spec.profile;
+  j.request.gpu_model = v.spec.gpu_model;
+  j.request.size.memory = v.spec.memory;
+  j.request.size.compute_slices = v.spec.compute;
+  return j;
+}
+
+store::JobRecord ControlPlane::RecordOf(const JobView& v) const {
+  ordered_json j{{"spec", api::ToJson(v.spec)},  {"slices", SlicesJson(v.slices)},
+                 {"preemptions", v.preemptions}, {"submitted_ms", v.submitted_ms},
+                 {"started_ms", v.started_ms},   {"ended_ms", v.ended_ms}};
+  if (v.exit_code) j["exit_code"] = *v.exit_code;
+  return store::JobRecord{v.id, v.team, std::string(JobPhaseName(v.phase)), j.dump(), NowMs()};
+}
+
+Result<std::uint64_t> ControlPlane::Submit(api::JobSubmit spec) {
+  std::lock_guard lock(mu_);
+  if (Result<void> r = api::ValidateJobSubmit(spec); !r) return Fail(r.error());
+  JobView v;
+  v.id = next_job_id_;
+  v.team = spec.team;
+  v.name = spec.name.empty() ? fmt::format("job-{}", v.id) : spec.name;
+  spec.name = v.name;
+  v.spec = std::move(spec);
+  v.submitted_ms = NowMs();
+  Result<sched::Job> job = SchedJobLocked(v);
+  if (!job) return Fail(job.error());
+  store::WriteBatch batch;
+  batch.PutJob(RecordOf(v));
+  batch.Put(store::Collection::kMeta, std::string(kNextJobId), std::to_string(v.id + 1));
+  batch.AppendEvent("job-submitted", json{{"id", v.id}, {"team", v.team}}.dump());
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  // Durable: from here on the job exists, whatever happens to this process.
+  ++next_job_id_;
+  Result<JobId> id = scheduler_->Submit(std::move(*job));
+  if (!id)
+    return Fail(ErrorCode::kInternal, "job {} is stored but the scheduler refused it: {}", v.id,
+                id.error().message);
+  job_of_sched_[id->value()] = v.id;
+  jobs_.emplace(v.id, JobEntry{std::move(v), *id});
+  return next_job_id_ - 1;
+}
+
+std::vector<SliceAt> ControlPlane::SlicesLocked(const sched::Job& job) const {
+  std::vector<SliceAt> out;
+  for (const sched::Binding& b : job.bindings) {
+    const sched::Gpu& gpu = scheduler_->gpu(b.gpu);
+    SliceAt s{scheduler_->node(gpu.node).name, gpu.index, "", 0};
+    for (const sched::Instance& inst : gpu.instances) {
+      if (inst.id != b.instance) continue;
+      s.profile = gpu.model->profiles[static_cast<std::size_t>(inst.placement.profile)].name;
+      s.start = inst.placement.start;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void ControlPlane::BumpLocked(const std::string& node) {
+  std::uint64_t& g = generation_[node];
+  ++g;
+  if (on_change_) on_change_(node, g);
+}
+
+Result<int> ControlPlane::Schedule() {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = NowMs();
+  const std::vector<sched::Decision> decisions = scheduler_->Schedule(now);
+  std::set<std::uint64_t> changed;
+  std::set<std::string> nodes;
+  int placed = 0;
+  for (const sched::Decision& d : decisions) {
+    nodes.insert(scheduler_->node(scheduler_->gpu(d.gpu).node).name);
+    if (d.kind == sched::Decision::Kind::kBind || d.kind == sched::Decision::Kind::kPreempt) {
+      changed.insert(job_of_sched_.at(d.job.value()));
+    }
+  }
+  store::WriteBatch batch;
+  for (std::uint64_t id : changed) {
+    JobEntry& e = jobs_.at(id);
+    const sched::Job& job = *scheduler_->FindJob(e.sched);
+    for (const SliceAt& s : e.view.slices) nodes.insert(s.node);  // where a preempted job was
+    if (job.state == sched::JobState::kRunning) {
+      e.view.phase = JobPhase::kRunning;
+      e.view.started_ms = job.start_ms;
+      e.view.slices = SlicesLocked(job);
+      for (const SliceAt& s : e.view.slices) nodes.insert(s.node);
+      ++placed;
+    } else {
+      e.view.phase = JobPhase::kPending;
+      e.view.slices.clear();
+      e.view.preemptions = job.preemptions;
+    }
+    batch.PutJob(RecordOf(e.view));
+  }
+  if (!batch.empty()) {
+    batch.AppendEvent("scheduled", json{{"jobs", changed}}.dump());
+    // The scheduler has moved on already; if this commit fails, the agents must not act on it.
+    // The server stops (kInternal) rather than run with memory and disk disagreeing.
+    if (Result<store::CommitInfo> c = store_.Apply(batch); !c) {
+      return Fail(ErrorCode::kInternal, "scheduling decisions could not be made durable: {}",
+                  c.error().message);
+    }
+  }
+  for (const std::string& n : nodes) BumpLocked(n);
+  return placed;
+}
+
+void ControlPlane::RefreshReasonLocked(JobEntry& e) const {
+  if (e.view.phase != JobPhase::kPending || !e.sched.valid()) return;
+  const sched::Pending p = scheduler_->Why(e.sched);
+  e.view.reason_kind = std::string(sched::PendingKindName(p.kind));
+  e.view.reason = p.message;
+}
+
+Result<JobView> ControlPlane::Get(std::uint64_t id) const {
+  std::lock_guard lock(mu_);
+  const auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Fail(ErrorCode::kNotFound, "no job {}", id);
+  JobEntry e = it->second;
+  RefreshReasonLocked(e);
+  return e.view;
+}
+
+std::vector<JobView> ControlPlane::List(const std::optional<std::string>& team) const {
+  std::lock_guard lock(mu_);
+  std::vector<JobView> out;
+  for (const auto& [id, entry] : jobs_) {
+    if (team && entry.view.team != *team) continue;
+    JobEntry e = entry;
+    RefreshReasonLocked(e);
+    out.push_back(std::move(e.view));
+  }
+  return out;
+}
+
+Result<void> ControlPlane::Cancel(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  const auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Fail(ErrorCode::kNotFound, "no job {}", id);
+  JobEntry& e = it->second;
+  if (Ended(e.view.phase)) {
+    return Fail(ErrorCode::kFailedPrecondition, "job {} has ended ({})", id, JobPhaseName(e.view.phase));
+  }
+  JobView after = e.view;
+  after.phase = JobPhase::kCancelled;
+  after.ended_ms = NowMs();
+  store::WriteBatch batch;
+  batch.PutJob(RecordOf(after));
+  batch.AppendEvent("job-cancelled", json{{"id", id}}.dump());
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  (void)scheduler_->Cancel(e.sched, after.ended_ms);  // known to the scheduler and not ended
+  job_of_sched_.erase(e.sched.value());
+  e.sched = JobId();
+  const std::vector<SliceAt> where = e.view.slices;
+  e.view = std::move(after);
+  for (const SliceAt& s : where) BumpLocked(s.node);
+  return {};
+}
+
+void ControlPlane::OnDesiredChange(std::function<void(const std::string&, std::uint64_t)> callback) {
+  std::lock_guard lock(mu_);
+  on_change_ = std::move(callback);
+}
+
+Result<api::DesiredNodeState> ControlPlane::Desired(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  const auto n = node_ids_.find(name);
+  if (n == node_ids_.end()) return Fail(ErrorCode::kNotFound, "no node '{}'", name);
+  api::DesiredNodeState d;
+  d.node = std::string(name);
+  d.generation = generation_.find(name)->second;
+  std::map<std::uint64_t, std::vector<std::string>> keys_of_job;  // scheduler job -> instance keys
+  const sched::Node& node = scheduler_->node(n->second);
+  for (const sched::GpuRef ref : node.gpus) {
+    const sched::Gpu& gpu = scheduler_->gpu(ref);
+    for (const sched::Instance& inst : gpu.instances) {
+      const std::string& profile = gpu.model->profiles[static_cast<std::size_t>(inst.placement.profile)].name;
+      api::DesiredInstance di{
+          gpu.index, profile, inst.placement.start,
+          fmt::format("g{}-{}-s{}-i{}", gpu.index, profile, inst.placement.start, inst.id.value())};
+      if (inst.job.valid()) keys_of_job[inst.job.value()].push_back(di.key);
+      d.instances.push_back(std::move(di));
+    }
+  }
+  for (const auto& [sched_id, keys] : keys_of_job) {
+    const JobView& v = jobs_.at(job_of_sched_.at(sched_id)).view;
+    api::DesiredWorkload w;
+    w.job_id = std::to_string(v.id);
+    w.instance_keys = keys;
+    w.argv = v.spec.command;
+    w.env = v.spec.env;
+    w.restart = v.spec.restart;
+    w.kind = v.spec.kind;
+    d.workloads.push_back(std::move(w));
+  }
+  return d;
+}
+
+Result<void> ControlPlane::Report(const api::ActualNodeState& actual) {
+  std::lock_guard lock(mu_);
+  if (!node_ids_.contains(actual.node)) return Fail(ErrorCode::kNotFound, "no node '{}'", actual.node);
+  const std::int64_t now = NowMs();
+  store::WriteBatch batch;
+  std::vector<std::pair<std::uint64_t, JobView>> ended;
+  for (const api::ActualWorkload& w : actual.workloads) {
+    if (w.state != api::WorkloadState::kExited && w.state != api::WorkloadState::kFailed) continue;
+    std::uint64_t id = 0;
+    if (std::from_chars(w.job_id.data(), w.job_id.data() + w.job_id.size(), id).ec != std::errc()) continue;
+    const auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.view.phase != JobPhase::kRunning) continue;  // stale report
+    const bool here = std::any_of(it->second.view.slices.begin(), it->second.view.slices.end(),
+                                  [&](const SliceAt& s) { return s.node == actual.node; });
+    if (!here) continue;
+    JobView v = it->second.view;
+    v.exit_code = w.exit_code;
+    v.phase = w.state == api::WorkloadState::kExited && w.exit_code.value_or(0) == 0 ? JobPhase::kSucceeded
+                                                                                     : JobPhase::kFailed;
+    v.ended_ms = now;
+    batch.PutJob(RecordOf(v));
+    ended.push_back({id, std::move(v)});
+  }
+  if (ended.empty()) return {};
+  batch.AppendEvent("jobs-ended", json{{"node", actual.node}, {"count", ended.size()}}.dump());
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  std::set<std::string> nodes;
+  for (auto& [id, v] : ended) {
+    JobEntry& e = jobs_.at(id);
+    (void)scheduler_->Finish(e.sched, now);  // running in the scheduler (phase kRunning)
+    job_of_sched_.erase(e.sched.value());
+    e.sched = JobId();
+    for (const SliceAt& s : e.view.slices) nodes.insert(s.node);
+    e.view = std::move(v);
+  }
+  for (const std::string& n : nodes) BumpLocked(n);
+  return {};
+}
+
+}  // namespace gpuslice::server

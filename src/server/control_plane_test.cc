@@ -1,0 +1,190 @@
+// ControlPlane over a MemoryStore (and once over SQLite on disk): submit, schedule, desired
+// state, reports, cancel, and recovery from the store without starting anything twice.
+#include "server/control_plane.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "store/memory_store.h"
+#include "store/sqlite_store.h"
+
+namespace gpuslice::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+ControlOptions Options() {
+  ControlOptions o;
+  sched::QuotaNodeSpec nlp{"nlp", true, "", 1, {{"A100-80GB", {MilliGpu(2000), std::nullopt, std::nullopt}}}};
+  o.teams.push_back(nlp);
+  return o;
+}
+
+api::JobSubmit Job(std::string profile, std::vector<std::string> command = {"sleep", "60"}) {
+  api::JobSubmit j;
+  j.team = "nlp";
+  j.profile = std::move(profile);
+  j.command = std::move(command);
+  return j;
+}
+
+api::ActualNodeState Exited(const std::string& node, std::uint64_t job, int code) {
+  api::ActualNodeState a;
+  a.node = node;
+  api::ActualWorkload w;
+  w.job_id = std::to_string(job);
+  w.state = code == 0 ? api::WorkloadState::kExited : api::WorkloadState::kFailed;
+  w.exit_code = code;
+  a.workloads.push_back(w);
+  return a;
+}
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<ControlPlane> OpenCp() {
+    Result<std::unique_ptr<ControlPlane>> cp = ControlPlane::Open(store_, clock_, Options());
+    EXPECT_TRUE(cp) << cp.error().message;
+    return std::move(*cp);
+  }
+  store::MemoryStore store_;
+  FakeClock clock_;
+};
+
+TEST_F(ControlPlaneTest, ASubmittedJobIsDurableThenScheduledIntoItsNodesDesiredState) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-SXM4-80GB", 2}));
+  const Result<std::uint64_t> id = cp->Submit(Job("3g.40gb", {"python", "serve.py"}));
+  ASSERT_TRUE(id) << id.error().message;
+  ASSERT_TRUE(store_.GetJob(*id));  // durable before the answer
+  EXPECT_EQ(cp->Get(*id)->phase, JobPhase::kPending);
+
+  const std::uint64_t before = cp->Desired("n1")->generation;
+  std::vector<std::uint64_t> bumps;
+  cp->OnDesiredChange([&](const std::string&, std::uint64_t g) { bumps.push_back(g); });
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  const JobView v = cp->Get(*id).value();
+  EXPECT_EQ(v.phase, JobPhase::kRunning);
+  ASSERT_EQ(v.slices.size(), 1u);
+  EXPECT_EQ(v.slices[0], (SliceAt{"n1", 0, "3g.40gb", 4}));
+  EXPECT_EQ(store_.GetJob(*id)->state, "running");
+
+  const api::DesiredNodeState d = cp->Desired("n1").value();
+  EXPECT_GT(d.generation, before);
+  EXPECT_EQ(bumps, std::vector<std::uint64_t>{d.generation});
+  ASSERT_EQ(d.instances.size(), 1u);
+  EXPECT_EQ(d.instances[0].profile, "3g.40gb");
+  EXPECT_EQ(d.instances[0].start, 4);
+  ASSERT_EQ(d.workloads.size(), 1u);
+  EXPECT_EQ(d.workloads[0].job_id, std::to_string(*id));
+  EXPECT_EQ(d.workloads[0].argv, (std::vector<std::string>{"python", "serve.py"}));
+  EXPECT_EQ(d.workloads[0].instance_keys, std::vector<std::string>{d.instances[0].key});
+  EXPECT_TRUE(api::ValidateDesiredNodeState(d)) << "the agent must accept what the server sends";
+}
+
+TEST_F(ControlPlaneTest, ReportsEndJobsAndFreeTheirSlices) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  const std::uint64_t ok = cp->Submit(Job("3g.40gb")).value();
+  const std::uint64_t bad = cp->Submit(Job("3g.40gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 2);
+  ASSERT_TRUE(cp->Report(Exited("n1", ok, 0)));
+  ASSERT_TRUE(cp->Report(Exited("n1", bad, 3)));
+  EXPECT_EQ(cp->Get(ok)->phase, JobPhase::kSucceeded);
+  EXPECT_EQ(cp->Get(bad)->phase, JobPhase::kFailed);
+  EXPECT_EQ(cp->Get(bad)->exit_code, 3);
+  EXPECT_TRUE(cp->Desired("n1")->workloads.empty());
+  // A stale report for an ended job changes nothing.
+  ASSERT_TRUE(cp->Report(Exited("n1", ok, 1)));
+  EXPECT_EQ(cp->Get(ok)->phase, JobPhase::kSucceeded);
+  EXPECT_FALSE(cp->Report(Exited("nowhere", ok, 0)));
+}
+
+TEST_F(ControlPlaneTest, PendingJobsSayWhyAndCancelEndsThem) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  const std::uint64_t big = cp->Submit(Job("7g.80gb")).value();
+  const std::uint64_t more = cp->Submit(Job("7g.80gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  const JobView waiting = cp->Get(more).value();
+  EXPECT_EQ(waiting.phase, JobPhase::kPending);
+  EXPECT_EQ(waiting.reason_kind, "no-legal-slot");
+  ASSERT_TRUE(cp->Cancel(big));
+  EXPECT_EQ(cp->Get(big)->phase, JobPhase::kCancelled);
+  EXPECT_EQ(cp->Cancel(big).error().code, ErrorCode::kFailedPrecondition);
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  EXPECT_EQ(cp->Get(more)->phase, JobPhase::kRunning);
+}
+
+TEST_F(ControlPlaneTest, BadRequestsChangeNothing) {
+  auto cp = OpenCp();
+  api::JobSubmit unknown = Job("3g.40gb");
+  unknown.team = "nobody";
+  EXPECT_EQ(cp->Submit(unknown).error().code, ErrorCode::kNotFound);
+  api::JobSubmit bad = Job("3g.40gb");
+  bad.count = 0;
+  EXPECT_EQ(cp->Submit(bad).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(store_.ListJobs({}).value().empty());
+  EXPECT_FALSE(cp->RegisterNode({"n1", "no-such-gpu", 1}));
+  EXPECT_FALSE(cp->RegisterNode({"n1", "A100-80GB", 0}));
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  EXPECT_TRUE(cp->RegisterNode({"n1", "A100-SXM4-80GB", 1}));  // the same node again
+  EXPECT_EQ(cp->RegisterNode({"n1", "A100-80GB", 2}).error().code, ErrorCode::kAlreadyExists);
+  store_.FailNextApplyForTest(Error{ErrorCode::kUnavailable, "disk full"});
+  EXPECT_EQ(cp->Submit(Job("1g.10gb")).error().code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(cp->List().empty());
+}
+
+TEST_F(ControlPlaneTest, RestartRestoresRunningJobsWhereTheyRanAndQueuesTheRest) {
+  std::uint64_t running = 0, pending = 0, done = 0;
+  std::vector<api::DesiredInstance> instances_before;
+  {
+    auto cp = OpenCp();
+    ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+    done = cp->Submit(Job("1g.10gb")).value();
+    running = cp->Submit(Job("4g.40gb")).value();
+    pending = cp->Submit(Job("7g.80gb")).value();
+    ASSERT_EQ(cp->Schedule().value(), 2);
+    ASSERT_TRUE(cp->Report(Exited("n1", done, 0)));
+    instances_before = cp->Desired("n1")->instances;
+  }
+  clock_.Advance(std::chrono::seconds(5));
+  auto cp = OpenCp();  // a new server on the same store
+  EXPECT_EQ(cp->Get(done)->phase, JobPhase::kSucceeded);
+  const JobView r = cp->Get(running).value();
+  EXPECT_EQ(r.phase, JobPhase::kRunning);
+  EXPECT_EQ(r.slices[0], (SliceAt{"n1", 0, "4g.40gb", 0}));
+  EXPECT_EQ(cp->Get(pending)->phase, JobPhase::kPending);
+  // Nothing moves: the running job keeps its slot, nothing is placed twice.
+  EXPECT_EQ(cp->Schedule().value(), 0);
+  const api::DesiredNodeState d = cp->Desired("n1").value();
+  ASSERT_EQ(d.workloads.size(), 1u);
+  EXPECT_EQ(d.workloads[0].job_id, std::to_string(running));
+  // New ids continue after the old ones.
+  EXPECT_GT(cp->Submit(Job("1g.10gb")).value(), pending);
+}
+
+TEST(ControlPlaneSqliteTest, SurvivesAReopenOfTheDatabase) {
+  const std::string dir = ::testing::TempDir() + "/cp-sqlite-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  FakeClock clock;
+  std::uint64_t id = 0;
+  {
+    auto store = store::SqliteStore::Open({.data_dir = dir}).value();
+    auto cp = ControlPlane::Open(*store, clock, Options()).value();
+    ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+    id = cp->Submit(Job("2g.20gb")).value();
+    ASSERT_EQ(cp->Schedule().value(), 1);
+    store->Close();
+  }
+  auto store = store::SqliteStore::Open({.data_dir = dir}).value();
+  auto cp = ControlPlane::Open(*store, clock, Options()).value();
+  EXPECT_EQ(cp->Get(id)->phase, JobPhase::kRunning);
+  EXPECT_EQ(cp->Desired("n1")->workloads.size(), 1u);
+  store->Close();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace gpuslice::server
