@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/agent_command.h"
 #include "cli/gpu_command.h"
 #include "cli/mig_commands.h"
 #include "cli/scenario_command.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   gpuslice::cli::AddSimCommand(app, &exit_code);
   gpuslice::cli::AddScenarioCommand(app, &exit_code);
   gpuslice::cli::AddGpuCommands(app, &exit_code);
+  gpuslice::cli::AddAgentCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,255 @@
+#include "cli/agent_command.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "agent/reconciler.h"
+#include "agent/supervisor.h"
+#include "api/node_state.h"
+#include "common/clock.h"
+#include "common/read_file.h"
+#include "gpu/nvml_backend.h"
+#include "gpu/sim_backend.h"
+
+namespace gpuslice::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kExitUnavailable = 1;
+constexpr int kExitUsage = 2;
+// How often the loop wakes to look at the desired file's mtime, at most.
+constexpr std::chrono::milliseconds kWatchPeriodMs{100};
+
+volatile std::sig_atomic_t g_stop = 0;
+
+extern "C" void OnStopSignal(int) {
+  g_stop = 1;
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR at once
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+struct FileStamp {
+  std::int64_t mtime_ns = -1;
+  std::int64_t size = -1;
+  friend bool operator==(const FileStamp&, const FileStamp&) = default;
+};
+
+FileStamp Stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec, static_cast<std::int64_t>(st.st_size)};
+}
+
+gpu::GpuResult<std::unique_ptr<gpu::GpuBackend>> OpenBackend(const AgentOptions& o) {
+  if (o.backend == "nvml") {
+    auto b =
+        gpu::NvmlBackend::Open({.library_path = o.nvml_library, .read_only = o.read_only || !o.manage_mig});
+    if (!b) return gpu::GpuFail(b.error());
+    return std::unique_ptr<gpu::GpuBackend>(std::move(*b));
+  }
+  if (o.sim_gpus.empty() && o.sim_state.empty()) {
+    return gpu::GpuFail(gpu::GpuErrorKind::kInvalidArgument,
+                        "--backend sim needs --sim-gpus SPEC or --sim-state FILE");
+  }
+  auto b = gpu::SimBackend::Open({.gpus = o.sim_gpus, .state_file = o.sim_state, .read_only = o.read_only});
+  if (!b) return gpu::GpuFail(b.error());
+  return std::unique_ptr<gpu::GpuBackend>(std::move(*b));
+}
+
+// The agent loop's state: one backend, one supervisor, one reconciler.
+class AgentLoop {
+ public:
+  AgentLoop(const AgentOptions& o, std::ostream& err) : o_(o), err_(err) {}
+
+  int Run();
+
+ private:
+  void Log(agent::LogLevel level, std::string_view message) {
+    err_ << "gpuslice agent: " << agent::LogLevelName(level) << ": " << message << '\n' << std::flush;
+  }
+  // Re-reads the desired file when its stamp changed. Errors are logged; the last good state stays.
+  Result<void> RefreshDesired();
+  bool Pass();  // one reconcile + report; true when converged
+  void WriteActual(const api::ActualNodeState& actual);
+  void Wait(Clock::MonoTime until);
+
+  const AgentOptions& o_;
+  std::ostream& err_;
+  RealClock clock_;
+  std::unique_ptr<gpu::GpuBackend> backend_;
+  std::unique_ptr<agent::Supervisor> sup_;
+  std::unique_ptr<agent::Reconciler> rec_;
+  std::optional<api::DesiredNodeState> desired_;
+  FileStamp stamp_;
+  std::string actual_path_;
+  std::string last_written_;
+  std::string last_error_;
+  std::vector<std::string> last_blocked_;  // of the desired file, logged once until it changes
+};
+
+Result<void> AgentLoop::RefreshDesired() {
+  const FileStamp now = Stamp(o_.desired);
+  if (desired_ && now == stamp_) return {};
+  stamp_ = now;
+  Result<std::string> text = ReadFile(o_.desired, api::kMaxNodeStateBytes);
+  if (!text) return Fail(text.error());
+  Result<api::DesiredNodeState> parsed = api::ParseDesiredNodeState(*text);
+  if (!parsed) return Fail(parsed.error().WithContext(o_.desired));
+  if (!o_.node.empty() && parsed->node != o_.node) {
+    return Fail(ErrorCode::kInvalidArgument, "{}: the document is for node '{}', this is '{}'", o_.desired,
+                parsed->node, o_.node);
+  }
+  if (!desired_ || *desired_ != *parsed) {
+    Log(agent::LogLevel::kInfo,
+        fmt::format("desired state: node {} generation {}, {} instances, {} workloads", parsed->node,
+                    parsed->generation, parsed->instances.size(), parsed->workloads.size()));
+  }
+  desired_ = std::move(*parsed);
+  return {};
+}
+
+void AgentLoop::WriteActual(const api::ActualNodeState& actual) {
+  std::string text =
+      api::ToJson(actual).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  if (text == last_written_) return;
+  if (Result<void> r = agent::WriteFileAtomically(actual_path_, text); !r) {
+    Log(agent::LogLevel::kError, "actual state not written: " + r.error().message);
+    return;
+  }
+  last_written_ = std::move(text);
+}
+
+bool AgentLoop::Pass() {
+  if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
+  agent::ReconcileReport report = rec_->Reconcile(*desired_);
+  if (report.blocked != last_blocked_) {  // log what holds the node back, once until it changes
+    for (const std::string& b : report.blocked) Log(agent::LogLevel::kInfo, "blocked: " + b);
+    last_blocked_ = report.blocked;
+  }
+  if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
+  // The workloads as the supervisor sees them after its poll; GPUs and instances from the pass.
+  api::ActualNodeState actual = std::move(report.actual);
+  if (report.started > 0 || report.stopped > 0) actual = rec_->Observe(*desired_);
+  WriteActual(actual);
+  return report.converged;
+}
+
+void AgentLoop::Wait(Clock::MonoTime until) {
+  while (!g_stop) {
+    const Clock::MonoTime now = clock_.MonoNow();
+    if (now >= until) return;
+    auto timeout = std::min<Clock::MonoTime::duration>(until - now, kWatchPeriodMs);
+    if (auto d = sup_->NextDeadline(); d) timeout = std::min<Clock::MonoTime::duration>(timeout, *d - now);
+    std::vector<pollfd> fds;
+    for (int fd : sup_->WaitFds()) fds.push_back({.fd = fd, .events = POLLIN, .revents = 0});
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+    ::poll(fds.data(), fds.size(), static_cast<int>(std::max<std::int64_t>(ms, 0)));
+    if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
+    if (!(Stamp(o_.desired) == stamp_)) return;  // a new desired state: reconcile now
+  }
+}
+
+int AgentLoop::Run() {
+  if (o_.interval_ms < 1) {
+    Log(agent::LogLevel::kError, "--interval-ms must be at least 1");
+    return kExitUsage;
+  }
+  auto backend = OpenBackend(o_);
+  if (!backend) {
+    Log(agent::LogLevel::kError, backend.error().error.message);
+    const auto k = backend.error().kind;
+    return k == gpu::GpuErrorKind::kInvalidArgument || k == gpu::GpuErrorKind::kState ||
+                   k == gpu::GpuErrorKind::kNotFound
+               ? kExitUsage
+               : kExitUnavailable;
+  }
+  backend_ = std::move(*backend);
+  auto sup = agent::Supervisor::Open({.state_dir = o_.state_dir, .log_dir = o_.state_dir + "/logs"}, clock_);
+  if (!sup) {
+    Log(agent::LogLevel::kError, "state dir " + o_.state_dir + ": " + sup.error().message);
+    return kExitUnavailable;
+  }
+  sup_ = std::move(*sup);
+  actual_path_ = o_.actual.empty() ? o_.state_dir + "/actual.json" : o_.actual;
+  const bool manage_mig = !o_.read_only && !backend_->read_only();
+  rec_ = std::make_unique<agent::Reconciler>(
+      *backend_, *sup_, clock_,
+      agent::ReconcilerOptions{.manage_mig = manage_mig,
+                               .read_only = o_.read_only,
+                               .log = [this](agent::LogLevel l, std::string_view m) { Log(l, m); }});
+  for (const agent::WorkloadStatus& s : sup_->List()) {
+    if (s.adopted)
+      Log(agent::LogLevel::kInfo,
+          fmt::format("workload {}: re-adopted (pid {})", s.job_id, s.pid.value_or(0)));
+  }
+  Log(agent::LogLevel::kInfo,
+      fmt::format("backend {}{}, MIG {}, state dir {}", backend_->kind(), o_.read_only ? " (read-only)" : "",
+                  manage_mig ? "managed" : "not managed", o_.state_dir));
+  InstallSignalHandlers();
+  const std::chrono::milliseconds interval(o_.interval_ms);
+  while (!g_stop) {
+    const Clock::MonoTime next = clock_.MonoNow() + interval;
+    if (Result<void> r = RefreshDesired(); !r) {
+      if (r.error().message != last_error_)
+        Log(agent::LogLevel::kError, "desired state not read: " + r.error().message);
+      last_error_ = r.error().message;
+      if (o_.once) return kExitUsage;
+    } else {
+      last_error_.clear();
+    }
+    if (desired_) {
+      const bool converged = Pass();
+      if (o_.once) return converged ? 0 : kExitUnavailable;
+    }
+    Wait(next);
+  }
+  Log(agent::LogLevel::kInfo,
+      "stopping on signal; workloads keep running and are re-adopted at the next start");
+  return 0;
+}
+
+}  // namespace
+
+int RunAgent(const AgentOptions& options, std::ostream& err) {
+  g_stop = 0;
+  AgentLoop loop(options, err);
+  return loop.Run();
+}
+
+void AddAgentCommand(CLI::App& app, int* exit_code) {
+  auto opts = std::make_shared<AgentOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "agent", "Node agent: reconcile this node's MIG instances and workloads to a desired-state file");
+  cmd->add_option("--backend", opts->backend, "nvml (default) or sim")->check(CLI::IsMember({"nvml", "sim"}));
+  cmd->add_option("--sim-gpus", opts->sim_gpus, "Simulated GPUs, e.g. A100-SXM4-80GB:2");
+  cmd->add_option("--sim-state", opts->sim_state, "SimBackend state file (the simulated hardware)");
+  cmd->add_option("--nvml-library", opts->nvml_library, "NVML library to load");
+  cmd->add_option("--desired", opts->desired, "Desired-state JSON (docs/agent-desired-state.md)")->required();
+  cmd->add_option("--state-dir", opts->state_dir, "Agent state: supervised workloads, logs")->required();
+  cmd->add_option("--actual", opts->actual, "Where to write the actual state (default DIR/actual.json)");
+  cmd->add_option("--node", opts->node, "Refuse desired states for any other node name");
+  cmd->add_option("--interval-ms", opts->interval_ms, "Reconcile interval in ms (default 1000)");
+  cmd->add_flag("--once", opts->once, "One pass, then exit (0 converged, 1 not)");
+  cmd->add_flag("--read-only", opts->read_only, "Change nothing: only report");
+  cmd->add_flag("--manage-mig", opts->manage_mig, "nvml: allow creating and destroying MIG instances");
+  cmd->callback([opts, exit_code] { *exit_code = RunAgent(*opts, std::cerr); });
+}
+
+}  // namespace gpuslice::cli
