@@ -31,17 +31,27 @@ Result Gpuslice(const std::string& args) {
   return r;
 }
 
+// README's first command: `gpuslice up` brings up a server and an agent on simulated GPUs with a
+// demo workload; here with a temporary data dir, a free port and a bounded run.
 TEST(CliEndToEnd, ReadmeMainCommand) {
-  const Result r = Gpuslice("mig layouts --gpu A100-SXM4-40GB --maximal");
+  const std::string dir = ::testing::TempDir() + "/up-e2e-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  const Result r =
+      Gpuslice("up --data " + dir + "/data --listen 127.0.0.1:0 --exit-after 6 --config-home " + dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("A100-40GB (NVIDIA A100-SXM4-40GB): 8 memory units, 7 compute slices"));
-  EXPECT_THAT(r.output, HasSubstr("maximal layouts"));
-  EXPECT_THAT(r.output, HasSubstr("7g.40gb@0"));
+  EXPECT_THAT(r.output, HasSubstr("gpuslice is up: http://127.0.0.1:"));
+  EXPECT_THAT(r.output, HasSubstr("demo: 8 jobs"));
+  // The demo's slices were cut and its processes started (the status line every 5 s).
+  EXPECT_THAT(r.output, ::testing::ContainsRegex("jobs: [1-9] running"));
+  EXPECT_THAT(r.output, HasSubstr("stopping: agents"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CliEndToEnd, HelpAnswersForEveryCommand) {
-  for (const char* cmd : {"", "mig", "mig gpus", "mig profiles", "mig layouts", "mig check", "mig resolve",
-                          "mig plan", "sim"}) {
+  for (const char* cmd :
+       {"",         "mig", "mig gpus", "mig profiles", "mig layouts", "mig check",   "mig resolve",
+        "mig plan", "sim", "scenario", "gpu inspect",  "agent",       "server",      "up",
+        "run",      "ls",  "show",     "why",          "cancel",      "token create"}) {
     const Result r = Gpuslice(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.output;
     EXPECT_THAT(r.output, HasSubstr("Usage")) << cmd;

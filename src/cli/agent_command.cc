@@ -14,6 +14,7 @@
 #include "agent/reconciler.h"
 #include "agent/supervisor.h"
 #include "api/node_state.h"
+#include "cli/agent_server_link.h"
 #include "common/clock.h"
 #include "common/read_file.h"
 #include "gpu/nvml_backend.h"
@@ -102,9 +103,41 @@ class AgentLoop {
   std::string last_written_;
   std::string last_error_;
   std::vector<std::string> last_blocked_;  // of the desired file, logged once until it changes
+  std::unique_ptr<ServerLink> link_;       // --server: desired states come from the server
+  Result<void> Connect();
 };
 
+// Registers with the server as this node (its GPUs as the backend reports them).
+Result<void> AgentLoop::Connect() {
+  auto gpus = backend_->ListGpus();
+  if (!gpus) return Fail(gpus.error().error);
+  if (gpus->empty()) return Fail(ErrorCode::kFailedPrecondition, "the backend reports no GPUs");
+  std::string node = o_.node;
+  if (node.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    node = host;
+  }
+  Result<std::unique_ptr<ServerLink>> link =
+      ServerLink::Start(o_.server, o_.token, node, gpus->front().name, static_cast<int>(gpus->size()));
+  if (!link) return Fail(link.error());
+  link_ = std::move(*link);
+  Log(agent::LogLevel::kInfo, fmt::format("registered with {} as node {} ({} x {})", o_.server, node,
+                                          gpus->size(), gpus->front().name));
+  return {};
+}
+
 Result<void> AgentLoop::RefreshDesired() {
+  if (link_) {
+    std::optional<api::DesiredNodeState> latest = link_->Latest();
+    if (latest && (!desired_ || *desired_ != *latest)) {
+      Log(agent::LogLevel::kInfo,
+          fmt::format("desired state: generation {}, {} instances, {} workloads", latest->generation,
+                      latest->instances.size(), latest->workloads.size()));
+      desired_ = std::move(*latest);
+    }
+    return {};
+  }
   const FileStamp now = Stamp(o_.desired);
   if (desired_ && now == stamp_) return {};
   stamp_ = now;
@@ -129,6 +162,12 @@ void AgentLoop::WriteActual(const api::ActualNodeState& actual) {
   std::string text =
       api::ToJson(actual).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   if (text == last_written_) return;
+  if (link_) {
+    if (Result<void> r = link_->Report(actual); !r) {
+      Log(agent::LogLevel::kWarning, "report not delivered: " + r.error().message);
+      return;  // tried again after the next pass
+    }
+  }
   if (Result<void> r = agent::WriteFileAtomically(actual_path_, text); !r) {
     Log(agent::LogLevel::kError, "actual state not written: " + r.error().message);
     return;
@@ -159,10 +198,15 @@ void AgentLoop::Wait(Clock::MonoTime until) {
     if (auto d = sup_->NextDeadline(); d) timeout = std::min<Clock::MonoTime::duration>(timeout, *d - now);
     std::vector<pollfd> fds;
     for (int fd : sup_->WaitFds()) fds.push_back({.fd = fd, .events = POLLIN, .revents = 0});
+    if (link_) fds.push_back({.fd = link_->wake_fd(), .events = POLLIN, .revents = 0});
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
     ::poll(fds.data(), fds.size(), static_cast<int>(std::max<std::int64_t>(ms, 0)));
     if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
-    if (!(Stamp(o_.desired) == stamp_)) return;  // a new desired state: reconcile now
+    if (link_ && !fds.empty() && (fds.back().revents & POLLIN) != 0) {
+      link_->DrainWake();
+      return;  // a new desired state from the server: reconcile now
+    }
+    if (!link_ && !(Stamp(o_.desired) == stamp_)) return;  // a new desired state: reconcile now
   }
 }
 
@@ -202,6 +246,16 @@ int AgentLoop::Run() {
   Log(agent::LogLevel::kInfo,
       fmt::format("backend {}{}, MIG {}, state dir {}", backend_->kind(), o_.read_only ? " (read-only)" : "",
                   manage_mig ? "managed" : "not managed", o_.state_dir));
+  if (o_.desired.empty() == o_.server.empty()) {
+    Log(agent::LogLevel::kError, "give either --desired FILE or --server URL");
+    return kExitUsage;
+  }
+  if (!o_.server.empty()) {
+    if (Result<void> r = Connect(); !r) {
+      Log(agent::LogLevel::kError, r.error().message);
+      return kExitUnavailable;
+    }
+  }
   InstallSignalHandlers();
   const std::chrono::milliseconds interval(o_.interval_ms);
   while (!g_stop) {
@@ -219,6 +273,21 @@ int AgentLoop::Run() {
       if (o_.once) return converged ? 0 : kExitUnavailable;
     }
     Wait(next);
+  }
+  if (o_.stop_workloads_on_exit) {
+    Log(agent::LogLevel::kInfo, "stopping on signal, and stopping the workloads");
+    for (const agent::WorkloadStatus& w : sup_->List()) (void)sup_->Stop(w.job_id);
+    const Clock::MonoTime deadline = clock_.MonoNow() + std::chrono::seconds(15);
+    while (clock_.MonoNow() < deadline) {
+      (void)sup_->Poll();
+      const std::vector<agent::WorkloadStatus> all = sup_->List();
+      if (std::none_of(all.begin(), all.end(), [](const agent::WorkloadStatus& w) {
+            return w.state == api::WorkloadState::kRunning || w.state == api::WorkloadState::kStarting;
+          }))
+        break;
+      ::poll(nullptr, 0, 50);
+    }
+    return 0;
   }
   Log(agent::LogLevel::kInfo,
       "stopping on signal; workloads keep running and are re-adopted at the next start");
@@ -241,14 +310,23 @@ void AddAgentCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--sim-gpus", opts->sim_gpus, "Simulated GPUs, e.g. A100-SXM4-80GB:2");
   cmd->add_option("--sim-state", opts->sim_state, "SimBackend state file (the simulated hardware)");
   cmd->add_option("--nvml-library", opts->nvml_library, "NVML library to load");
-  cmd->add_option("--desired", opts->desired, "Desired-state JSON (docs/agent-desired-state.md)")->required();
+  cmd->add_option("--desired", opts->desired, "Desired-state JSON (docs/agent-desired-state.md), or:");
+  cmd->add_option("--server", opts->server,
+                  "Take desired states from this gpuslice server (http://host:port)");
+  cmd->add_option("--token", opts->token, "Node token for --server (default: $GPUSLICE_TOKEN)")
+      ->envname("GPUSLICE_TOKEN");
   cmd->add_option("--state-dir", opts->state_dir, "Agent state: supervised workloads, logs")->required();
   cmd->add_option("--actual", opts->actual, "Where to write the actual state (default DIR/actual.json)");
-  cmd->add_option("--node", opts->node, "Refuse desired states for any other node name");
+  cmd->add_option(
+      "--node", opts->node,
+      "This node's name (--server; default: the host name); with --desired: refuse other nodes' states");
   cmd->add_option("--interval-ms", opts->interval_ms, "Reconcile interval in ms (default 1000)");
   cmd->add_flag("--once", opts->once, "One pass, then exit (0 converged, 1 not)");
   cmd->add_flag("--read-only", opts->read_only, "Change nothing: only report");
   cmd->add_flag("--manage-mig", opts->manage_mig, "nvml: allow creating and destroying MIG instances");
+  cmd->add_flag(
+      "--stop-workloads-on-exit", opts->stop_workloads_on_exit,
+      "On SIGTERM/SIGINT stop the workloads too (gpuslice up), instead of leaving them for re-adoption");
   cmd->callback([opts, exit_code] { *exit_code = RunAgent(*opts, std::cerr); });
 }
 

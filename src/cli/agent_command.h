@@ -1,6 +1,7 @@
 // `gpuslice agent`: the standalone node agent loop (DESIGN.md §5).
 //
-//   gpuslice agent --backend sim|nvml [--sim-gpus SPEC] [--sim-state FILE] --desired FILE
+//   gpuslice agent --backend sim|nvml [--sim-gpus SPEC] [--sim-state FILE]
+//                  (--desired FILE | --server URL --token NODE_TOKEN [--node NAME])
 //                  --state-dir DIR [--actual FILE] [--interval-ms N] [--once] [--read-only]
 //                  [--manage-mig] [--node NAME]
 //
@@ -15,6 +16,10 @@
 // read-only unless --manage-mig is given ("gpuslice never changes MIG state nobody told it to"):
 // it then runs workloads on the instances it finds but creates and destroys none. --read-only
 // changes nothing at all (no instances, no workload starts or stops); it only reports.
+//
+// With --server, the agent registers the node (its GPUs as the backend reports them), long-polls
+// its desired state from the server (cli/agent_server_link.h) and posts every changed actual
+// state back, besides writing it to --actual.
 //
 // Stopping: SIGTERM or SIGINT ends the loop after the current step. Workloads keep running: the
 // Supervisor's state in DIR lets the next `gpuslice agent` on the same DIR re-adopt them (and
@@ -36,14 +41,17 @@ struct AgentOptions {
   std::string sim_gpus;
   std::string sim_state;
   std::string nvml_library;
-  std::string desired;    // the desired-state JSON file
+  std::string desired;    // the desired-state JSON file, or:
+  std::string server;     // a gpuslice server to register with and long-poll
+  std::string token;      // node token for `server`
   std::string state_dir;  // supervisor state, logs (DIR/logs), default actual.json
   std::string actual;     // default: state_dir/actual.json
   std::string node;       // when set, documents for another node are refused (kept: the last good one)
   int interval_ms = 1000;
   bool once = false;
   bool read_only = false;
-  bool manage_mig = false;  // nvml only: allow creating/destroying instances
+  bool manage_mig = false;              // nvml only: allow creating/destroying instances
+  bool stop_workloads_on_exit = false;  // on a signal, stop the workloads before exiting (gpuslice up)
 };
 
 // Runs the agent until a signal (or one pass with `once`); logs go to `err`.

@@ -4,9 +4,11 @@
 #include <exception>
 
 #include "cli/agent_command.h"
+#include "cli/client_commands.h"
 #include "cli/gpu_command.h"
 #include "cli/mig_commands.h"
 #include "cli/scenario_command.h"
+#include "cli/server_command.h"
 #include "cli/sim_command.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +22,8 @@ int main(int argc, char** argv) {
   gpuslice::cli::AddMigCommands(app, &exit_code);
   gpuslice::cli::AddSimCommand(app, &exit_code);
   gpuslice::cli::AddScenarioCommand(app, &exit_code);
+  gpuslice::cli::AddServerCommands(app, &exit_code);
+  gpuslice::cli::AddClientCommands(app, &exit_code);
   gpuslice::cli::AddGpuCommands(app, &exit_code);
   gpuslice::cli::AddAgentCommand(app, &exit_code);
   try {

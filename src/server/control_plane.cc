@@ -217,6 +217,13 @@ Result<void> ControlPlane::RegisterNode(const NodeSpec& node) {
   return {};
 }
 
+std::vector<NodeSpec> ControlPlane::Nodes() const {
+  std::lock_guard lock(mu_);
+  std::vector<NodeSpec> out;
+  for (const auto& [name, spec] : nodes_) out.push_back(spec);
+  return out;
+}
+
 Result<sched::Job> ControlPlane::SchedJobLocked(const JobView& v) const {
   Result<sched::QuotaNodeId> team = scheduler_->quota().Find(v.team);
   if (!team || !scheduler_->quota().is_team(*team)) {

@@ -101,6 +101,7 @@ class ControlPlane {
   // Adds a node (or confirms one registered before with the same GPUs). kInvalidArgument for an
   // unknown model or a GPU count of 0 or over 64; kAlreadyExists for the same name with other GPUs.
   Result<void> RegisterNode(const NodeSpec& node);
+  std::vector<NodeSpec> Nodes() const;  // by name
 
   // One scheduling pass; returns how many jobs it placed. Job changes are durable before return.
   Result<int> Schedule();

@@ -1,0 +1,55 @@
+// The agent's side of the server connection (DESIGN.md §5): register the node, long-poll its
+// desired state on a background thread, and post actual-state reports.
+//
+// The poller asks GET /v1/agent/desired?node=N&after=G&timeout_ms=T: the server answers at once
+// when its generation is past G, else when it changes or after T. Each new state is kept as the
+// latest and signalled on wake_fd(), so the agent loop can wait on it beside its workloads. A
+// failed poll is retried after a second (the agent keeps reconciling to the last state it has).
+//
+// Thread-safety: Latest() and Report() may be called from the agent loop while the poller runs.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "api/node_state.h"
+#include "common/error.h"
+
+namespace gpuslice::net {
+class HttpClient;
+}
+
+namespace gpuslice::cli {
+
+class ServerLink {
+ public:
+  // Registers `node` (gpus x gpu_model) and starts polling. Errors: the server cannot be reached,
+  // the token is refused, the registration is refused (all with the server's message).
+  static Result<std::unique_ptr<ServerLink>> Start(const std::string& url, const std::string& token,
+                                                   const std::string& node, const std::string& gpu_model,
+                                                   int gpus);
+  ~ServerLink();
+
+  std::optional<api::DesiredNodeState> Latest();
+  int wake_fd() const { return wake_[0]; }
+  void DrainWake();
+  Result<void> Report(const api::ActualNodeState& actual);
+
+ private:
+  ServerLink() = default;
+  void Poll();
+
+  std::string url_, token_, node_;
+  std::unique_ptr<net::HttpClient> poll_client_, report_client_;
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::thread poller_;
+  std::mutex mu_;
+  std::optional<api::DesiredNodeState> latest_;  // guarded by mu_
+};
+
+}  // namespace gpuslice::cli

@@ -1,0 +1,38 @@
+// The user-facing commands that talk to a gpuslice server (DESIGN.md §6, docs/api.md):
+//
+//   gpuslice run [--team T] (--profile P | --memory 20GiB [--compute N]) [--count N] [--same-node]
+//                [--priority P] [--preemptible] [--kind batch|service|notebook] [--json] -- CMD…
+//   gpuslice ls [--team T] [--phase P] [--json]
+//   gpuslice show JOB [--json]      gpuslice why JOB      gpuslice cancel JOB
+//   gpuslice token create --role team|node|admin --name NAME [--team T]
+//
+// Where the server is and who you are: --server/--token flags, else GPUSLICE_SERVER /
+// GPUSLICE_TOKEN, else the client config file that `gpuslice up` writes
+// ($XDG_CONFIG_HOME/gpuslice/client.json or ~/.config/gpuslice/client.json:
+// {"server": URL, "token_file": PATH}).
+//
+// Exit status: 0 done; 1 the server said no (not found, conflict, refused) or cannot be reached;
+// 2 bad input.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "common/error.h"
+
+namespace gpuslice::cli {
+
+struct ClientSettings {
+  std::string server;
+  std::string token;
+};
+
+// Resolves settings from flags (non-empty arguments), then the environment, then the config file.
+Result<ClientSettings> ResolveClientSettings(const std::string& server_flag, const std::string& token_flag);
+// The config file path ($XDG_CONFIG_HOME or ~/.config) and writing it (mode 0600).
+std::string ClientConfigPath();
+Result<void> WriteClientConfig(const std::string& server, const std::string& token_file);
+
+void AddClientCommands(CLI::App& app, int* exit_code);
+
+}  // namespace gpuslice::cli

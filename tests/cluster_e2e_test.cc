@@ -1,0 +1,182 @@
+// A whole cluster of real processes on loopback: `gpuslice server`, two `gpuslice agent --server`
+// on simulated GPUs, and jobs submitted, listed and cancelled through the CLI until they end.
+// Every process is started here and killed by pid in TearDown.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+const std::string kBinary = std::string(GPUSLICE_BINARY_DIR) + "/gpuslice";
+
+std::string Gpuslice(const std::string& args, int* exit_code = nullptr) {
+  const std::string cmd = kBinary + " " + args + " 2>&1";
+  std::string out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  if (exit_code != nullptr) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+pid_t Spawn(std::vector<std::string> args, const std::string& log) {
+  args.insert(args.begin(), kBinary);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  EXPECT_EQ(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class ClusterEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/cluster-e2e-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    pids_.push_back(Spawn(
+        {"server", "--data", dir_ + "/server", "--listen", "127.0.0.1:0", "--team", "nlp=A100-80GB:4000"},
+        dir_ + "/server.log"));
+    const std::regex url_re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
+    for (int i = 0; i < 200 && url_.empty(); ++i) {
+      std::smatch m;
+      const std::string log = Slurp(dir_ + "/server.log");
+      if (std::regex_search(log, m, url_re)) url_ = m[1];
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_FALSE(url_.empty()) << Slurp(dir_ + "/server.log");
+    std::ifstream(dir_ + "/server/admin.token") >> admin_;
+    const std::string node_token = Cli("token create --role node --name agents");
+    const std::string team_token = Cli("token create --role team --name alice --team nlp");
+    ASSERT_THAT(node_token, HasSubstr("gst_")) << node_token;
+    node_token_ = node_token.substr(0, node_token.find('\n'));
+    team_token_ = team_token.substr(0, team_token.find('\n'));
+    for (int n = 1; n <= 2; ++n) {
+      const std::string d = dir_ + "/agent-" + std::to_string(n);
+      std::filesystem::create_directories(d);
+      pids_.push_back(
+          Spawn({"agent", "--server", url_, "--token", node_token_, "--backend", "sim", "--sim-gpus",
+                 "A100-SXM4-80GB:1", "--sim-state", d + "/gpus.json", "--state-dir", d, "--node",
+                 "n" + std::to_string(n), "--interval-ms", "100", "--stop-workloads-on-exit"},
+                d + ".log"));
+    }
+  }
+
+  void TearDown() override {
+    for (auto it = pids_.rbegin(); it != pids_.rend(); ++it) ::kill(*it, SIGTERM);
+    for (pid_t p : pids_) {
+      int status = 0;
+      for (int i = 0; i < 100 && ::waitpid(p, &status, WNOHANG) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      ::kill(p, SIGKILL);
+      ::waitpid(p, &status, 0);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Cli(const std::string& args, const std::string& token = "") {
+    // The connection flags go right after the command's name (before any `-- CMD`).
+    std::size_t name_end = args.find(' ');
+    if (args.rfind("token create", 0) == 0) name_end = args.find(' ', name_end + 1);
+    const std::string flags = " --server " + url_ + " --token " + (token.empty() ? admin_ : token) + " ";
+    if (name_end == std::string::npos) return Gpuslice(args + flags);
+    return Gpuslice(args.substr(0, name_end) + flags + args.substr(name_end + 1));
+  }
+
+  json Jobs() {
+    const json j = json::parse(Cli("ls --json"), nullptr, false);
+    return j.is_discarded() ? json::object() : j;
+  }
+
+  std::string dir_, url_, admin_, node_token_, team_token_;
+  std::vector<pid_t> pids_;
+};
+
+TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
+  // Wait for both agents to register.
+  for (int i = 0; i < 200; ++i) {
+    if (Cli("ls").find("ID") != std::string::npos &&
+        Slurp(dir_ + "/agent-2.log").find("registered") != std::string::npos &&
+        Slurp(dir_ + "/agent-1.log").find("registered") != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string long_job = Cli("run --profile 3g.40gb --json -- sleep 60", team_token_);
+  const json parsed = json::parse(long_job, nullptr, false);
+  ASSERT_TRUE(parsed.is_object()) << long_job;
+  const std::uint64_t long_id = parsed.value("id", 0);
+  ASSERT_GT(long_id, 0u) << long_job;
+  constexpr int kJobs = 30;
+  for (int i = 0; i < kJobs; ++i) {
+    int code = -1;
+    const std::string out = Gpuslice("run --server " + url_ + " --token " + team_token_ +
+                                         " --profile 1g.10gb -- sh -c 'echo hello; exit 0'",
+                                     &code);
+    ASSERT_EQ(code, 0) << out;
+  }
+  // All short jobs end (the agents run them on real processes), the long one runs.
+  int succeeded = 0;
+  for (int i = 0; i < 600 && succeeded < kJobs; ++i) {
+    succeeded = 0;
+    for (const json& j : Jobs().value("jobs", json::array()))
+      succeeded += j.value("phase", "") == "succeeded";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(succeeded, kJobs) << Cli("ls") << Slurp(dir_ + "/agent-1.log");
+  EXPECT_THAT(Cli("show " + std::to_string(long_id)), HasSubstr(": running"));
+  // Cancel: the job ends, and its process is stopped by its agent.
+  EXPECT_THAT(Cli("cancel " + std::to_string(long_id), team_token_), HasSubstr("cancelled"));
+  EXPECT_THAT(Cli("show " + std::to_string(long_id)), HasSubstr(": cancelled"));
+  bool stopped = false;
+  for (int i = 0; i < 200 && !stopped; ++i) {
+    stopped =
+        Slurp(dir_ + "/agent-1.log")
+                .find("workload " + std::to_string(long_id) + ": not desired, stopping") !=
+            std::string::npos ||
+        Slurp(dir_ + "/agent-2.log")
+                .find("workload " + std::to_string(long_id) + ": not desired, stopping") != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(stopped) << Slurp(dir_ + "/agent-1.log") << Slurp(dir_ + "/agent-2.log");
+  // Bad input through the CLI: exit 2, and a precise message.
+  int code = -1;
+  const std::string bad = Gpuslice("run --server " + url_ + " --token " + team_token_ + " -- true", &code);
+  EXPECT_EQ(code, 2) << bad;
+  EXPECT_THAT(bad, HasSubstr("give a profile"));
+  EXPECT_THAT(Cli("why 99999"), HasSubstr("no job 99999"));
+}
+
+}  // namespace
