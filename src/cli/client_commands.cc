@@ -47,30 +47,11 @@ int Report(const Error& e) {
   return e.code == ErrorCode::kInvalidArgument ? kExitUsage : kExitNo;
 }
 
-// One request; a non-2xx answer becomes an Error with the server's message.
 Result<json> Call(const Conn& conn, const std::string& method, const std::string& target,
                   const std::string& body = "") {
   Result<ClientSettings> settings = ResolveClientSettings(conn.server, conn.token);
   if (!settings) return Fail(settings.error());
-  Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(settings->server);
-  if (!client) return Fail(client.error());
-  net::ClientRequest req;
-  req.method = method;
-  req.target = target;
-  req.body = body;
-  req.headers["Authorization"] = "Bearer " + settings->token;
-  if (!body.empty()) req.headers["Content-Type"] = "application/json";
-  Result<net::Response> r = (*client)->Do(req);
-  if (!r) return Fail(r.error().WithContext(settings->server));
-  const json j = json::parse(r->body, nullptr, false);
-  if (r->status / 100 != 2) {
-    std::string message = r->body;
-    if (!j.is_discarded() && j.contains("error")) message = j["error"].value("message", r->body);
-    const ErrorCode code = r->status == 400 ? ErrorCode::kInvalidArgument : ErrorCode::kFailedPrecondition;
-    return Fail(code, "{} ({})", message, r->status);
-  }
-  if (j.is_discarded()) return Fail(ErrorCode::kUnavailable, "the server's answer is not JSON");
-  return j;
+  return CallServer(*settings, method, target, body);
 }
 
 std::string Where(const json& job) {
@@ -250,6 +231,29 @@ void AddToken(CLI::App& app, int* exit_code) {
 }
 
 }  // namespace
+
+Result<json> CallServer(const ClientSettings& to, const std::string& method, const std::string& target,
+                        const std::string& body) {
+  Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(to.server);
+  if (!client) return Fail(client.error());
+  net::ClientRequest req;
+  req.method = method;
+  req.target = target;
+  req.body = body;
+  req.headers["Authorization"] = "Bearer " + to.token;
+  if (!body.empty()) req.headers["Content-Type"] = "application/json";
+  Result<net::Response> r = (*client)->Do(req);
+  if (!r) return Fail(r.error().WithContext(to.server));
+  const json j = json::parse(r->body, nullptr, false);
+  if (r->status / 100 != 2) {
+    std::string message = r->body;
+    if (!j.is_discarded() && j.contains("error")) message = j["error"].value("message", r->body);
+    const ErrorCode code = r->status == 400 ? ErrorCode::kInvalidArgument : ErrorCode::kFailedPrecondition;
+    return Fail(code, "{} ({})", message, r->status);
+  }
+  if (j.is_discarded()) return Fail(ErrorCode::kUnavailable, "the server's answer is not JSON");
+  return j;
+}
 
 std::string ClientConfigPath() {
   std::string base = Env("XDG_CONFIG_HOME");

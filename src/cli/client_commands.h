@@ -16,6 +16,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/error.h"
@@ -26,6 +27,11 @@ struct ClientSettings {
   std::string server;
   std::string token;
 };
+
+// One request with `to`'s token; a non-2xx answer becomes an Error with the server's message
+// (kInvalidArgument for 400, kFailedPrecondition for the other refusals).
+Result<nlohmann::json> CallServer(const ClientSettings& to, const std::string& method,
+                                  const std::string& target, const std::string& body = "");
 
 // Resolves settings from flags (non-empty arguments), then the environment, then the config file.
 Result<ClientSettings> ResolveClientSettings(const std::string& server_flag, const std::string& token_flag);

@@ -20,7 +20,6 @@
 
 #include "cli/client_commands.h"
 #include "mig/catalog.h"
-#include "net/http_client.h"
 #include "server/api_server.h"
 
 extern char** environ;
@@ -112,21 +111,7 @@ struct UpFlags {
 
 Result<json> Api(const std::string& url, const std::string& token, const std::string& method,
                  const std::string& target, const json& body = nullptr) {
-  Result<std::unique_ptr<net::HttpClient>> c = net::HttpClient::Create(url);
-  if (!c) return Fail(c.error());
-  net::ClientRequest r;
-  r.method = method;
-  r.target = target;
-  r.headers["Authorization"] = "Bearer " + token;
-  if (!body.is_null()) {
-    r.body = body.dump();
-    r.headers["Content-Type"] = "application/json";
-  }
-  Result<net::Response> resp = (*c)->Do(r);
-  if (!resp) return Fail(resp.error());
-  if (resp->status / 100 != 2)
-    return Fail(ErrorCode::kUnavailable, "{} {}: {} {}", method, target, resp->status, resp->body);
-  return json::parse(resp->body, nullptr, false);
+  return CallServer(ClientSettings{url, token}, method, target, body.is_null() ? "" : body.dump());
 }
 
 // Starts `gpuslice agent` for one simulated GPU model; its output goes to DATA/agent-N.log.
