@@ -10,12 +10,15 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -177,6 +180,78 @@ TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
   EXPECT_EQ(code, 2) << bad;
   EXPECT_THAT(bad, HasSubstr("give a profile"));
   EXPECT_THAT(Cli("why 99999"), HasSubstr("no job 99999"));
+}
+
+// kill -9 of the server in the middle of a burst of submits: after a restart on the same data dir
+// every submit that was acknowledged is there, and ids are not reused.
+TEST(ServerCrash, AcknowledgedSubmitsSurviveKill9) {
+  const std::string dir = ::testing::TempDir() + "/server-crash-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::regex url_re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
+  auto start = [&](const std::string& log) {
+    const pid_t pid = Spawn(
+        {"server", "--data", dir + "/data", "--listen", "127.0.0.1:0", "--team", "nlp=A100-80GB:4000"}, log);
+    std::string url;
+    for (int i = 0; i < 200 && url.empty(); ++i) {
+      std::smatch m;
+      const std::string text = Slurp(log);
+      if (std::regex_search(text, m, url_re)) url = m[1];
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::make_pair(pid, url);
+  };
+  auto [pid, url] = start(dir + "/server-1.log");
+  ASSERT_FALSE(url.empty()) << Slurp(dir + "/server-1.log");
+  std::string admin;
+  std::ifstream(dir + "/data/admin.token") >> admin;
+  // Submit from 4 threads, each recording the ids the server acknowledged, until the kill.
+  std::mutex mu;
+  std::vector<std::uint64_t> acked;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < 4; ++t) {
+    submitters.emplace_back([&, url = url] {
+      while (!stop) {
+        const std::string out = Gpuslice("run --server " + url + " --token " + admin +
+                                         " --team nlp --profile 1g.10gb --json -- true");
+        const json j = json::parse(out, nullptr, false);
+        if (j.is_object() && j.contains("id")) {
+          std::lock_guard lock(mu);
+          acked.push_back(j["id"]);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 400; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (acked.size() >= 60) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  stop = true;
+  for (std::thread& t : submitters) t.join();
+  ASSERT_GE(acked.size(), 20u);
+
+  auto [pid2, url2] = start(dir + "/server-2.log");
+  ASSERT_FALSE(url2.empty()) << Slurp(dir + "/server-2.log");
+  const json jobs = json::parse(Gpuslice("ls --json --server " + url2 + " --token " + admin), nullptr, false);
+  ASSERT_TRUE(jobs.is_object());
+  std::set<std::uint64_t> present;
+  for (const json& j : jobs["jobs"]) present.insert(j.value("id", std::uint64_t{0}));
+  for (std::uint64_t id : acked)
+    EXPECT_TRUE(present.contains(id)) << "acknowledged job " << id << " was lost";
+  const json next = json::parse(
+      Gpuslice("run --server " + url2 + " --token " + admin + " --team nlp --profile 1g.10gb --json -- true"),
+      nullptr, false);
+  ASSERT_TRUE(next.is_object());
+  EXPECT_GT(next.value("id", std::uint64_t{0}), *present.rbegin());  // ids are never reused
+  ::kill(pid2, SIGTERM);
+  ::waitpid(pid2, nullptr, 0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -255,32 +255,40 @@ store::JobRecord ControlPlane::RecordOf(const JobView& v) const {
   return store::JobRecord{v.id, v.team, std::string(JobPhaseName(v.phase)), j.dump(), NowMs()};
 }
 
+// The store write happens outside the lock, so that concurrent submits reach the store together
+// and share its group commit; the id is taken first (an id whose write fails is simply unused).
 Result<std::uint64_t> ControlPlane::Submit(api::JobSubmit spec) {
-  std::lock_guard lock(mu_);
   if (Result<void> r = api::ValidateJobSubmit(spec); !r) return Fail(r.error());
   JobView v;
-  v.id = next_job_id_;
-  v.team = spec.team;
-  v.name = spec.name.empty() ? fmt::format("job-{}", v.id) : spec.name;
-  spec.name = v.name;
-  v.spec = std::move(spec);
-  v.submitted_ms = NowMs();
-  Result<sched::Job> job = SchedJobLocked(v);
-  if (!job) return Fail(job.error());
+  Result<sched::Job> job = Fail(ErrorCode::kInternal, "not built");
   store::WriteBatch batch;
-  batch.PutJob(RecordOf(v));
-  batch.Put(store::Collection::kMeta, std::string(kNextJobId), std::to_string(v.id + 1));
-  batch.AppendEvent("job-submitted", json{{"id", v.id}, {"team", v.team}}.dump());
+  {
+    std::lock_guard lock(mu_);
+    v.id = next_job_id_;
+    v.team = spec.team;
+    v.name = spec.name.empty() ? fmt::format("job-{}", v.id) : spec.name;
+    spec.name = v.name;
+    v.spec = std::move(spec);
+    v.submitted_ms = NowMs();
+    job = SchedJobLocked(v);
+    if (!job) return Fail(job.error());
+    ++next_job_id_;
+    batch.PutJob(RecordOf(v));
+    batch.Put(store::Collection::kMeta, std::string(kNextJobId), std::to_string(v.id + 1));
+    batch.AppendEvent("job-submitted", json{{"id", v.id}, {"team", v.team}}.dump());
+  }
   if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
   // Durable: from here on the job exists, whatever happens to this process.
-  ++next_job_id_;
+  std::lock_guard lock(mu_);
   Result<JobId> id = scheduler_->Submit(std::move(*job));
-  if (!id)
+  if (!id) {
     return Fail(ErrorCode::kInternal, "job {} is stored but the scheduler refused it: {}", v.id,
                 id.error().message);
+  }
+  const std::uint64_t out = v.id;
   job_of_sched_[id->value()] = v.id;
   jobs_.emplace(v.id, JobEntry{std::move(v), *id});
-  return next_job_id_ - 1;
+  return out;
 }
 
 std::vector<SliceAt> ControlPlane::SlicesLocked(const sched::Job& job) const {

@@ -16,8 +16,10 @@
 // state yet: the wire format has no whole-GPU binding.)
 //
 // Thread-safety: every method may be called from any thread; one mutex serialises them (the
-// scheduler is single-threaded by design). Store writes happen under it, so the order of
-// durable writes is the order of changes.
+// scheduler is single-threaded by design). Store writes happen under it — so the order of
+// durable writes is the order of changes — except a submit's, which needs no order (its id is
+// taken under the lock) and is written outside it so that concurrent submits share one group
+// commit.
 #pragma once
 
 #include <cstdint>
