@@ -254,4 +254,83 @@ TEST(ServerCrash, AcknowledgedSubmitsSurviveKill9) {
   std::filesystem::remove_all(dir);
 }
 
+// An agent stopped (SIGSTOP) past the grace period: its node is declared lost and its job runs
+// elsewhere; when it wakes up it registers again and is fenced (told to stop its stale workload).
+TEST(NodeLoss, AStoppedAgentsJobMovesAndTheAgentIsFencedOnReturn) {
+  const std::string dir = ::testing::TempDir() + "/node-loss-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::vector<pid_t> pids;
+  pids.push_back(Spawn({"server", "--data", dir + "/data", "--listen", "127.0.0.1:0", "--node-grace-s", "2",
+                        "--team", "nlp=A100-80GB:4000"},
+                       dir + "/server.log"));
+  const std::regex url_re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
+  std::string url;
+  for (int i = 0; i < 200 && url.empty(); ++i) {
+    std::smatch m;
+    const std::string text = Slurp(dir + "/server.log");
+    if (std::regex_search(text, m, url_re)) url = m[1];
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(url.empty());
+  std::string admin;
+  std::ifstream(dir + "/data/admin.token") >> admin;
+  const std::string auth = " --server " + url + " --token " + admin + " ";
+  std::string node_token = Gpuslice("token create" + auth + "--role node --name agents");
+  node_token = node_token.substr(0, node_token.find('\n'));
+  auto agent = [&](int n) {
+    const std::string d = dir + "/agent-" + std::to_string(n);
+    std::filesystem::create_directories(d);
+    return Spawn({"agent", "--server", url, "--token", node_token, "--backend", "sim", "--sim-gpus",
+                  "A100-SXM4-80GB:1", "--sim-state", d + "/gpus.json", "--state-dir", d, "--node",
+                  "n" + std::to_string(n), "--interval-ms", "100", "--stop-workloads-on-exit"},
+                 d + ".log");
+  };
+  pids.push_back(agent(1));
+  for (int i = 0; i < 200 && Slurp(dir + "/agent-1.log").find("registered") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const json submitted =
+      json::parse(Gpuslice("run" + auth + "--team nlp --profile 7g.80gb --json -- sleep 60"), nullptr, false);
+  ASSERT_TRUE(submitted.is_object());
+  const std::string id = std::to_string(submitted.value("id", 0));
+  auto where = [&] {
+    const json j = json::parse(Gpuslice("show" + auth + "--json " + id), nullptr, false);
+    return j.is_object() && j.value("phase", "") == "running" ? j["slices"][0].value("node", "")
+                                                              : std::string();
+  };
+  for (int i = 0; i < 200 && where() != "n1"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(where(), "n1");
+  for (int i = 0;
+       i < 200 && Slurp(dir + "/agent-1.log").find("workload " + id + ": started") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  pids.push_back(agent(2));
+  ::kill(pids[1], SIGSTOP);
+  std::string now_on;
+  for (int i = 0; i < 200 && now_on != "n2"; ++i) {
+    now_on = where();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(now_on, "n2") << Slurp(dir + "/server.log");
+  EXPECT_THAT(Slurp(dir + "/server.log"), HasSubstr("node n1 lost"));
+  ::kill(pids[1], SIGCONT);
+  bool fenced = false;
+  for (int i = 0; i < 300 && !fenced; ++i) {
+    fenced =
+        Slurp(dir + "/agent-1.log").find("workload " + id + ": not desired, stopping") != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(fenced) << Slurp(dir + "/agent-1.log");
+  // Agents stop their workloads on SIGTERM (--stop-workloads-on-exit); SIGKILL only if they hang.
+  for (auto it = pids.rbegin(); it != pids.rend(); ++it) {
+    ::kill(*it, SIGCONT);
+    ::kill(*it, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 200 && ::waitpid(*it, &status, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ::kill(*it, SIGKILL);
+    ::waitpid(*it, &status, 0);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace

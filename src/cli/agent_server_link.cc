@@ -45,20 +45,27 @@ Result<std::unique_ptr<ServerLink>> ServerLink::Start(const std::string& url, co
   if (!b) return Fail(b.error());
   link->poll_client_ = std::move(*a);
   link->report_client_ = std::move(*b);
-  net::ClientRequest reg;
-  reg.method = "POST";
-  reg.target = "/v1/agent/register";
-  reg.headers["Authorization"] = "Bearer " + token;
-  reg.headers["Content-Type"] = "application/json";
-  reg.body = nlohmann::json{{"node", node}, {"gpu_model", gpu_model}, {"gpus", gpus}}.dump();
-  Result<net::Response> r = link->report_client_->Do(reg);
-  if (!r) return Fail(r.error().WithContext(fmt::format("registering with {}", url)));
-  if (r->status != 200) return Fail(FromResponse(*r).WithContext("registering"));
+  link->gpu_model_ = gpu_model;
+  link->gpus_ = gpus;
+  if (Result<void> r = link->Register(); !r) return Fail(r.error());
   if (::pipe2(link->wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
     return Fail(ErrorCode::kUnavailable, "pipe: {}", std::strerror(errno));
   }
   link->poller_ = std::thread([l = link.get()] { l->Poll(); });
   return link;
+}
+
+Result<void> ServerLink::Register() {
+  net::ClientRequest reg;
+  reg.method = "POST";
+  reg.target = "/v1/agent/register";
+  reg.headers["Authorization"] = "Bearer " + token_;
+  reg.headers["Content-Type"] = "application/json";
+  reg.body = nlohmann::json{{"node", node_}, {"gpu_model", gpu_model_}, {"gpus", gpus_}}.dump();
+  Result<net::Response> r = report_client_->Do(reg);
+  if (!r) return Fail(r.error().WithContext(fmt::format("registering with {}", url_)));
+  if (r->status != 200) return Fail(FromResponse(*r).WithContext("registering"));
+  return {};
 }
 
 ServerLink::~ServerLink() {
@@ -80,6 +87,10 @@ void ServerLink::Poll() {
     Result<net::Response> r = poll_client_->Do(req);
     Result<api::DesiredNodeState> d = Fail(ErrorCode::kUnavailable, "no answer");
     if (r && r->status == 200) d = api::ParseDesiredNodeState(r->body);
+    if (r && r->status == 404) {
+      std::lock_guard lock(report_mu_);  // report_client_ is shared with Report()
+      (void)Register();                  // declared lost: join again (and be fenced)
+    }
     if (!d) {
       for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
@@ -113,6 +124,7 @@ Result<void> ServerLink::Report(const api::ActualNodeState& actual) {
   req.headers["Authorization"] = "Bearer " + token_;
   req.headers["Content-Type"] = "application/json";
   req.body = api::ToJson(actual).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  std::lock_guard lock(report_mu_);
   Result<net::Response> r = report_client_->Do(req);
   if (!r) return Fail(r.error());
   if (r->status != 200) return Fail(FromResponse(*r));

@@ -5,6 +5,8 @@
 // when its generation is past G, else when it changes or after T. Each new state is kept as the
 // latest and signalled on wake_fd(), so the agent loop can wait on it beside its workloads. A
 // failed poll is retried after a second (the agent keeps reconciling to the last state it has).
+// When the server no longer knows the node (it was declared lost), the link registers again; the
+// server then sends an empty desired state first, so the agent stops its stale workloads.
 //
 // Thread-safety: Latest() and Report() may be called from the agent loop while the poller runs.
 #pragma once
@@ -43,13 +45,17 @@ class ServerLink {
   ServerLink() = default;
   void Poll();
 
-  std::string url_, token_, node_;
+  Result<void> Register();
+
+  std::string url_, token_, node_, gpu_model_;
+  int gpus_ = 0;
   std::unique_ptr<net::HttpClient> poll_client_, report_client_;
   int wake_[2] = {-1, -1};
   std::atomic<bool> stop_{false};
   std::thread poller_;
   std::mutex mu_;
   std::optional<api::DesiredNodeState> latest_;  // guarded by mu_
+  std::mutex report_mu_;                         // one request at a time on report_client_
 };
 
 }  // namespace gpuslice::cli

@@ -70,6 +70,7 @@ std::string DefaultDataDir() {
 struct ServerFlags {
   std::string data, listen = "127.0.0.1:7070", tls_cert, tls_key;
   std::vector<std::string> teams;
+  int node_grace_s = 30;
 };
 
 int RunServer(const ServerFlags& f) {
@@ -78,6 +79,7 @@ int RunServer(const ServerFlags& f) {
   o.listen = f.listen;
   o.tls_cert_file = f.tls_cert;
   o.tls_key_file = f.tls_key;
+  o.node_grace = std::chrono::seconds(f.node_grace_s);
   for (const std::string& t : f.teams) {
     Result<sched::QuotaNodeSpec> spec = server::ParseTeamFlag(t);
     if (!spec) {
@@ -312,6 +314,10 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
   server->add_option("--tls-key", sf->tls_key, "PEM private key");
   server->add_option("--team", sf->teams,
                      "A team and its nominal quota: NAME[@COHORT]=MODEL:MGPU[,MODEL:MGPU…]");
+  server
+      ->add_option("--node-grace-s", sf->node_grace_s,
+                   "A node whose agent is silent this long is lost: its jobs are requeued (default 30)")
+      ->check(CLI::Range(1, 86400));
   server->callback([sf, exit_code] { *exit_code = RunServer(*sf); });
 
   auto uf = std::make_shared<UpFlags>();

@@ -114,6 +114,12 @@ struct ApiServer::Impl {
       if (stopping) break;
       kicked = false;
       lock.unlock();
+      if (Result<std::vector<std::string>> lost = cp->ExpireNodes(options.node_grace); !lost) {
+        std::fprintf(stderr, "gpuslice server: %s\n", lost.error().message.c_str());
+      } else {
+        for (const std::string& n : *lost)
+          std::fprintf(stderr, "gpuslice server: node %s lost, its jobs requeued\n", n.c_str());
+      }
       if (Result<int> r = cp->Schedule(); !r) {
         std::fprintf(stderr, "gpuslice server: %s\n", r.error().message.c_str());
       }
@@ -323,6 +329,7 @@ net::Reply ApiServer::Impl::Desired(net::Request& req) {
       return ErrorResponse(Error{ErrorCode::kInvalidArgument, "after: not a generation number"});
     }
   }
+  cp->Seen(node);
   Result<api::DesiredNodeState> d = cp->Desired(node);
   if (!d) return ErrorResponse(d.error());
   if (d->generation > after) return net::Response::Json(200, api::ToJson(*d).dump());
@@ -334,6 +341,7 @@ net::Reply ApiServer::Impl::Desired(net::Request& req) {
     }
     timeout = std::min(timeout, std::chrono::milliseconds(ms));
   }
+  timeout = std::min(timeout, options.node_grace / 2);  // a parked agent must be heard from within the grace
   auto writer = net::ResponseWriter::Create(timeout, net::Response::Json(200, api::ToJson(*d).dump()));
   std::lock_guard lock(mu);
   waiting[node].push_back(writer);

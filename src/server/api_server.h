@@ -28,6 +28,9 @@ struct ApiOptions {
   sched::SchedulerOptions scheduler;
   std::chrono::milliseconds schedule_interval{1000};
   std::chrono::milliseconds long_poll_timeout{25'000};
+  // A node whose agent has neither polled nor reported for this long is lost: its jobs are
+  // requeued and it must register again (and is fenced: it first gets an empty desired state).
+  std::chrono::milliseconds node_grace{30'000};
   // Handlers that change state wait for the store's durable commit; with more threads, more
   // submits share one group commit (14k submits/s with 16 threads vs 4k with 2, api_benchmark).
   int http_threads = 16;

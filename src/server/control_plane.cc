@@ -190,7 +190,8 @@ Result<void> ControlPlane::AddNodeLocked(const NodeSpec& n) {
   if (!id) return Fail(id.error());
   nodes_[n.name] = NodeSpec{n.name, model->model->name, n.gpus};
   node_ids_[n.name] = *id;
-  generation_[n.name] = first_generation_;
+  generation_[n.name] = std::max<std::uint64_t>(first_generation_, static_cast<std::uint64_t>(NowMs()));
+  last_seen_ms_[n.name] = NowMs();
   return {};
 }
 
@@ -447,9 +448,50 @@ Result<api::DesiredNodeState> ControlPlane::Desired(std::string_view name) const
   return d;
 }
 
+void ControlPlane::Seen(std::string_view node) {
+  std::lock_guard lock(mu_);
+  if (const auto it = last_seen_ms_.find(node); it != last_seen_ms_.end()) it->second = NowMs();
+}
+
+Result<std::vector<std::string>> ControlPlane::ExpireNodes(std::chrono::milliseconds grace) {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = NowMs();
+  std::vector<std::string> lost;
+  for (const auto& [name, seen] : last_seen_ms_) {
+    if (now - seen > grace.count()) lost.push_back(name);
+  }
+  if (lost.empty()) return lost;
+  store::WriteBatch batch;
+  std::vector<std::uint64_t> requeued;
+  for (const std::string& name : lost) {
+    const std::vector<JobId> back =
+        scheduler_->RemoveNode(node_ids_.at(name), now).value_or(std::vector<JobId>{});
+    for (const JobId j : back) {
+      JobEntry& e = jobs_.at(job_of_sched_.at(j.value()));
+      e.view.phase = JobPhase::kPending;
+      e.view.slices.clear();
+      batch.PutJob(RecordOf(e.view));
+      requeued.push_back(e.view.id);
+    }
+    batch.Delete(store::Collection::kNodes, name);
+    batch.AppendEvent("node-lost", json{{"node", name}, {"requeued", requeued}}.dump());
+  }
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) {
+    return Fail(ErrorCode::kInternal, "lost nodes could not be recorded: {}", c.error().message);
+  }
+  for (const std::string& name : lost) {
+    nodes_.erase(name);
+    node_ids_.erase(name);
+    generation_.erase(name);
+    last_seen_ms_.erase(name);
+  }
+  return lost;
+}
+
 Result<void> ControlPlane::Report(const api::ActualNodeState& actual) {
   std::lock_guard lock(mu_);
   if (!node_ids_.contains(actual.node)) return Fail(ErrorCode::kNotFound, "no node '{}'", actual.node);
+  last_seen_ms_[actual.node] = NowMs();
   const std::int64_t now = NowMs();
   store::WriteBatch batch;
   std::vector<std::pair<std::uint64_t, JobView>> ended;

@@ -22,6 +22,7 @@
 // commit.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -115,8 +116,16 @@ class ControlPlane {
   void OnDesiredChange(std::function<void(const std::string&, std::uint64_t)> callback);
 
   // An agent's report: workloads that ended end their jobs (exit 0: succeeded; else failed).
-  // kNotFound for an unknown node.
+  // kNotFound for an unknown node. A report also counts as a sign of life (Seen).
   Result<void> Report(const api::ActualNodeState& actual);
+
+  // Node liveness. An agent's long poll and reports mark its node seen; ExpireNodes removes the
+  // nodes not seen for `grace`: their jobs go back to the queue (durably), and the node is
+  // forgotten. An agent that comes back must register again and gets an empty desired state
+  // first, so it stops whatever it still runs (fencing) before it gets new work. Returns the
+  // nodes it removed.
+  void Seen(std::string_view node);
+  Result<std::vector<std::string>> ExpireNodes(std::chrono::milliseconds grace);
 
  private:
   struct JobEntry {
@@ -145,6 +154,7 @@ class ControlPlane {
   std::map<std::string, NodeSpec, std::less<>> nodes_;
   std::map<std::string, NodeId, std::less<>> node_ids_;
   std::map<std::string, std::uint64_t, std::less<>> generation_;
+  std::map<std::string, std::int64_t, std::less<>> last_seen_ms_;
   std::uint64_t next_job_id_ = 1;
   std::uint64_t first_generation_ = 1;
   std::function<void(const std::string&, std::uint64_t)> on_change_;

@@ -165,6 +165,30 @@ TEST_F(ControlPlaneTest, RestartRestoresRunningJobsWhereTheyRanAndQueuesTheRest)
   EXPECT_GT(cp->Submit(Job("1g.10gb")).value(), pending);
 }
 
+TEST_F(ControlPlaneTest, ALostNodesJobsAreRequeuedAndItIsFencedWhenItReturns) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  const std::uint64_t id = cp->Submit(Job("7g.80gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  ASSERT_EQ(cp->Get(id)->slices[0].node, "n1");
+  ASSERT_TRUE(cp->RegisterNode({"n2", "A100-80GB", 1}));
+  clock_.Advance(std::chrono::seconds(20));
+  cp->Seen("n2");
+  EXPECT_TRUE(cp->ExpireNodes(std::chrono::seconds(30)).value().empty());
+  clock_.Advance(std::chrono::seconds(20));
+  cp->Seen("n2");
+  EXPECT_EQ(cp->ExpireNodes(std::chrono::seconds(30)).value(), std::vector<std::string>{"n1"});
+  EXPECT_EQ(cp->Get(id)->phase, JobPhase::kPending);
+  EXPECT_EQ(store_.GetJob(id)->state, "pending");  // durable
+  EXPECT_EQ(cp->Desired("n1").error().code, ErrorCode::kNotFound);
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  EXPECT_EQ(cp->Get(id)->slices[0].node, "n2");
+  // n1 comes back: it registers again and is told to run nothing.
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  EXPECT_TRUE(cp->Desired("n1")->workloads.empty());
+  EXPECT_TRUE(cp->Desired("n1")->instances.empty());
+}
+
 TEST(ControlPlaneSqliteTest, SurvivesAReopenOfTheDatabase) {
   const std::string dir = ::testing::TempDir() + "/cp-sqlite-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
