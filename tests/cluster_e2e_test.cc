@@ -64,22 +64,45 @@ std::string Slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Starts `gpuslice server` on a free port with its data in DATA_DIR; returns its pid and URL
+// (empty when it did not come up within 10 s). `extra` flags go after the defaults.
+std::pair<pid_t, std::string> StartServer(const std::string& data_dir, const std::string& log,
+                                          std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{
+      "server", "--data", data_dir, "--listen", "127.0.0.1:0", "--team", "nlp=A100-80GB:4000"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const pid_t pid = Spawn(args, log);
+  static const std::regex url_re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
+  for (int i = 0; i < 200; ++i) {
+    std::smatch m;
+    const std::string text = Slurp(log);
+    if (std::regex_search(text, m, url_re)) return {pid, m[1]};
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return {pid, ""};
+}
+
+// Starts `gpuslice agent --server` as node `node` on one simulated A100-SXM4-80GB, its state in
+// DIR/<node>; it stops its workloads when told to stop.
+pid_t StartAgent(const std::string& dir, const std::string& node, const std::string& url,
+                 const std::string& token) {
+  const std::string d = dir + "/" + node;
+  std::filesystem::create_directories(d);
+  return Spawn({"agent", "--server", url, "--token", token, "--backend", "sim", "--sim-gpus",
+                "A100-SXM4-80GB:1", "--sim-state", d + "/gpus.json", "--state-dir", d, "--node", node,
+                "--interval-ms", "100", "--stop-workloads-on-exit"},
+               d + ".log");
+}
+
 class ClusterEndToEnd : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = ::testing::TempDir() + "/cluster-e2e-" + std::to_string(::getpid());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    pids_.push_back(Spawn(
-        {"server", "--data", dir_ + "/server", "--listen", "127.0.0.1:0", "--team", "nlp=A100-80GB:4000"},
-        dir_ + "/server.log"));
-    const std::regex url_re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
-    for (int i = 0; i < 200 && url_.empty(); ++i) {
-      std::smatch m;
-      const std::string log = Slurp(dir_ + "/server.log");
-      if (std::regex_search(log, m, url_re)) url_ = m[1];
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    const auto [server, url] = StartServer(dir_ + "/server", dir_ + "/server.log");
+    pids_.push_back(server);
+    url_ = url;
     ASSERT_FALSE(url_.empty()) << Slurp(dir_ + "/server.log");
     std::ifstream(dir_ + "/server/admin.token") >> admin_;
     const std::string node_token = Cli("token create --role node --name agents");
@@ -87,15 +110,7 @@ class ClusterEndToEnd : public ::testing::Test {
     ASSERT_THAT(node_token, HasSubstr("gst_")) << node_token;
     node_token_ = node_token.substr(0, node_token.find('\n'));
     team_token_ = team_token.substr(0, team_token.find('\n'));
-    for (int n = 1; n <= 2; ++n) {
-      const std::string d = dir_ + "/agent-" + std::to_string(n);
-      std::filesystem::create_directories(d);
-      pids_.push_back(
-          Spawn({"agent", "--server", url_, "--token", node_token_, "--backend", "sim", "--sim-gpus",
-                 "A100-SXM4-80GB:1", "--sim-state", d + "/gpus.json", "--state-dir", d, "--node",
-                 "n" + std::to_string(n), "--interval-ms", "100", "--stop-workloads-on-exit"},
-                d + ".log"));
-    }
+    for (const char* node : {"n1", "n2"}) pids_.push_back(StartAgent(dir_, node, url_, node_token_));
   }
 
   void TearDown() override {
@@ -132,8 +147,8 @@ TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
   // Wait for both agents to register.
   for (int i = 0; i < 200; ++i) {
     if (Cli("ls").find("ID") != std::string::npos &&
-        Slurp(dir_ + "/agent-2.log").find("registered") != std::string::npos &&
-        Slurp(dir_ + "/agent-1.log").find("registered") != std::string::npos)
+        Slurp(dir_ + "/n2.log").find("registered") != std::string::npos &&
+        Slurp(dir_ + "/n1.log").find("registered") != std::string::npos)
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -158,7 +173,7 @@ TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
       succeeded += j.value("phase", "") == "succeeded";
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_EQ(succeeded, kJobs) << Cli("ls") << Slurp(dir_ + "/agent-1.log");
+  ASSERT_EQ(succeeded, kJobs) << Cli("ls") << Slurp(dir_ + "/n1.log");
   EXPECT_THAT(Cli("show " + std::to_string(long_id)), HasSubstr(": running"));
   // Cancel: the job ends, and its process is stopped by its agent.
   EXPECT_THAT(Cli("cancel " + std::to_string(long_id), team_token_), HasSubstr("cancelled"));
@@ -166,14 +181,13 @@ TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
   bool stopped = false;
   for (int i = 0; i < 200 && !stopped; ++i) {
     stopped =
-        Slurp(dir_ + "/agent-1.log")
-                .find("workload " + std::to_string(long_id) + ": not desired, stopping") !=
+        Slurp(dir_ + "/n1.log").find("workload " + std::to_string(long_id) + ": not desired, stopping") !=
             std::string::npos ||
-        Slurp(dir_ + "/agent-2.log")
-                .find("workload " + std::to_string(long_id) + ": not desired, stopping") != std::string::npos;
+        Slurp(dir_ + "/n2.log").find("workload " + std::to_string(long_id) + ": not desired, stopping") !=
+            std::string::npos;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_TRUE(stopped) << Slurp(dir_ + "/agent-1.log") << Slurp(dir_ + "/agent-2.log");
+  EXPECT_TRUE(stopped) << Slurp(dir_ + "/n1.log") << Slurp(dir_ + "/n2.log");
   // Bad input through the CLI: exit 2, and a precise message.
   int code = -1;
   const std::string bad = Gpuslice("run --server " + url_ + " --token " + team_token_ + " -- true", &code);
@@ -188,19 +202,7 @@ TEST(ServerCrash, AcknowledgedSubmitsSurviveKill9) {
   const std::string dir = ::testing::TempDir() + "/server-crash-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  const std::regex url_re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
-  auto start = [&](const std::string& log) {
-    const pid_t pid = Spawn(
-        {"server", "--data", dir + "/data", "--listen", "127.0.0.1:0", "--team", "nlp=A100-80GB:4000"}, log);
-    std::string url;
-    for (int i = 0; i < 200 && url.empty(); ++i) {
-      std::smatch m;
-      const std::string text = Slurp(log);
-      if (std::regex_search(text, m, url_re)) url = m[1];
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return std::make_pair(pid, url);
-  };
+  auto start = [&](const std::string& log) { return StartServer(dir + "/data", log); };
   auto [pid, url] = start(dir + "/server-1.log");
   ASSERT_FALSE(url.empty()) << Slurp(dir + "/server-1.log");
   std::string admin;
@@ -261,33 +263,17 @@ TEST(NodeLoss, AStoppedAgentsJobMovesAndTheAgentIsFencedOnReturn) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::vector<pid_t> pids;
-  pids.push_back(Spawn({"server", "--data", dir + "/data", "--listen", "127.0.0.1:0", "--node-grace-s", "2",
-                        "--team", "nlp=A100-80GB:4000"},
-                       dir + "/server.log"));
-  const std::regex url_re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
-  std::string url;
-  for (int i = 0; i < 200 && url.empty(); ++i) {
-    std::smatch m;
-    const std::string text = Slurp(dir + "/server.log");
-    if (std::regex_search(text, m, url_re)) url = m[1];
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const auto [server, url] = StartServer(dir + "/data", dir + "/server.log", {"--node-grace-s", "2"});
+  pids.push_back(server);
   ASSERT_FALSE(url.empty());
   std::string admin;
   std::ifstream(dir + "/data/admin.token") >> admin;
   const std::string auth = " --server " + url + " --token " + admin + " ";
   std::string node_token = Gpuslice("token create" + auth + "--role node --name agents");
   node_token = node_token.substr(0, node_token.find('\n'));
-  auto agent = [&](int n) {
-    const std::string d = dir + "/agent-" + std::to_string(n);
-    std::filesystem::create_directories(d);
-    return Spawn({"agent", "--server", url, "--token", node_token, "--backend", "sim", "--sim-gpus",
-                  "A100-SXM4-80GB:1", "--sim-state", d + "/gpus.json", "--state-dir", d, "--node",
-                  "n" + std::to_string(n), "--interval-ms", "100", "--stop-workloads-on-exit"},
-                 d + ".log");
-  };
+  auto agent = [&](int n) { return StartAgent(dir, "n" + std::to_string(n), url, node_token); };
   pids.push_back(agent(1));
-  for (int i = 0; i < 200 && Slurp(dir + "/agent-1.log").find("registered") == std::string::npos; ++i)
+  for (int i = 0; i < 200 && Slurp(dir + "/n1.log").find("registered") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const json submitted =
       json::parse(Gpuslice("run" + auth + "--team nlp --profile 7g.80gb --json -- sleep 60"), nullptr, false);
@@ -300,8 +286,8 @@ TEST(NodeLoss, AStoppedAgentsJobMovesAndTheAgentIsFencedOnReturn) {
   };
   for (int i = 0; i < 200 && where() != "n1"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_EQ(where(), "n1");
-  for (int i = 0;
-       i < 200 && Slurp(dir + "/agent-1.log").find("workload " + id + ": started") == std::string::npos; ++i)
+  for (int i = 0; i < 200 && Slurp(dir + "/n1.log").find("workload " + id + ": started") == std::string::npos;
+       ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   pids.push_back(agent(2));
   ::kill(pids[1], SIGSTOP);
@@ -315,11 +301,10 @@ TEST(NodeLoss, AStoppedAgentsJobMovesAndTheAgentIsFencedOnReturn) {
   ::kill(pids[1], SIGCONT);
   bool fenced = false;
   for (int i = 0; i < 300 && !fenced; ++i) {
-    fenced =
-        Slurp(dir + "/agent-1.log").find("workload " + id + ": not desired, stopping") != std::string::npos;
+    fenced = Slurp(dir + "/n1.log").find("workload " + id + ": not desired, stopping") != std::string::npos;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_TRUE(fenced) << Slurp(dir + "/agent-1.log");
+  EXPECT_TRUE(fenced) << Slurp(dir + "/n1.log");
   // Agents stop their workloads on SIGTERM (--stop-workloads-on-exit); SIGKILL only if they hang.
   for (auto it = pids.rbegin(); it != pids.rend(); ++it) {
     ::kill(*it, SIGCONT);

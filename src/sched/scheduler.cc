@@ -153,10 +153,9 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
   auto one = [&](const std::vector<GpuRef>* only) { return PlaceSlice(job, m, profile, only, now_ms, t); };
   if (!job.same_node) {
     // A job holding a reservation uses its reserved GPUs first.
-    const auto res = std::find_if(reservations_.begin(), reservations_.end(),
-                                  [&](const Reservation& r) { return r.job == job.id; });
+    const Reservation* res = ReservationOf(job.id);
     for (int i = 0; i < job.count; ++i) {
-      if (res != reservations_.end() && one(&res->gpus)) continue;
+      if (res != nullptr && one(&res->gpus)) continue;
       if (!one(nullptr)) return false;
     }
     return true;
@@ -217,8 +216,7 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     return std::tie(a.cost, a.model) < std::tie(b.cost, b.model);
   });
-  const bool reserved = std::any_of(reservations_.begin(), reservations_.end(),
-                                    [&](const Reservation& r) { return r.job == job.id; });
+  const bool reserved = ReservationOf(job.id) != nullptr;
   Pending first_quota, first_slot;
   std::optional<Candidate> preempt_at, slot_at;  // where preemption or a reservation may help
   for (const Candidate& c : candidates) {

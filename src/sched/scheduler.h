@@ -182,6 +182,7 @@ class Scheduler {
   void Dequeue(const Job& job);
   // Reservations (scheduler_reserve.cc).
   bool ReservedForOther(GpuRef gpu, JobId job) const;
+  const Reservation* ReservationOf(JobId job) const;  // nullptr when it holds none
   void MaybeReserve(Job& job, ModelState& m, int profile, std::int64_t now_ms);
   void DropReservation(JobId job);
   std::optional<Pending> ReservedReason(const Job& job, const ModelState& m, int profile) const;

@@ -39,6 +39,12 @@ bool Scheduler::ReservedForOther(GpuRef ref, JobId job) const {
   return holder.valid() && holder != job;
 }
 
+const Reservation* Scheduler::ReservationOf(JobId job) const {
+  const auto it = std::find_if(reservations_.begin(), reservations_.end(),
+                               [&](const Reservation& r) { return r.job == job; });
+  return it == reservations_.end() ? nullptr : &*it;
+}
+
 void Scheduler::DropReservation(JobId job) {
   if (!job.valid()) return;
   const auto it = std::find_if(reservations_.begin(), reservations_.end(),
@@ -57,9 +63,7 @@ void Scheduler::MaybeReserve(Job& job, ModelState& m, int profile, std::int64_t 
       now_ms - job.submit_ms < options_.reserve_after_ms || job.same_node) {
     return;
   }
-  if (std::any_of(reservations_.begin(), reservations_.end(),
-                  [&](const Reservation& r) { return r.job == job.id; }))
-    return;
+  if (ReservationOf(job.id) != nullptr) return;
   // Score each candidate GPU: (expected end of what stands in the way, how many, GPU).
   std::vector<std::tuple<std::int64_t, int, GpuRef>> scored;
   auto end_of = [&](JobId j) {

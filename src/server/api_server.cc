@@ -163,6 +163,18 @@ struct ApiServer::Impl {
     return p;
   }
 
+  // The job named by the path's {id}, when the caller may act on it; another team's job is
+  // "not found" (its existence is not the caller's business).
+  Result<JobView> VisibleJob(const net::Request& req) const {
+    Result<Principal> who = Who(req, Permission::kSubmitJob);
+    if (!who) return Fail(who.error());
+    Result<std::uint64_t> id = ParseId(req.Param("id"));
+    if (!id) return Fail(id.error());
+    Result<JobView> v = cp->Get(*id);
+    if (v && !CanActOnTeam(*who, v->team)) return Fail(ErrorCode::kNotFound, "no job {}", *id);
+    return v;
+  }
+
   Result<void> AddRoutes(net::Router& r);
   net::Reply SubmitJob(net::Request& req);
   net::Reply GetJob(net::Request& req, bool why);
@@ -216,14 +228,8 @@ net::Reply ApiServer::Impl::SubmitJob(net::Request& req) {
 }
 
 net::Reply ApiServer::Impl::GetJob(net::Request& req, bool why) {
-  Result<Principal> who = Who(req, Permission::kSubmitJob);
-  if (!who) return ErrorResponse(who.error());
-  Result<std::uint64_t> id = ParseId(req.Param("id"));
-  if (!id) return ErrorResponse(id.error());
-  Result<JobView> v = cp->Get(*id);
-  if (!v || !CanActOnTeam(*who, v->team)) {
-    return ErrorResponse(v ? Error{ErrorCode::kNotFound, fmt::format("no job {}", *id)} : v.error());
-  }
+  Result<JobView> v = VisibleJob(req);
+  if (!v) return ErrorResponse(v.error());
   if (!why) return JsonResponse(200, ToJson(*v));
   ordered_json j{{"id", v->id}, {"phase", JobPhaseName(v->phase)}};
   if (v->phase == JobPhase::kPending) j["reason"] = {{"kind", v->reason_kind}, {"message", v->reason}};
@@ -245,17 +251,11 @@ net::Reply ApiServer::Impl::ListJobs(net::Request& req) {
 }
 
 net::Reply ApiServer::Impl::CancelJob(net::Request& req) {
-  Result<Principal> who = Who(req, Permission::kSubmitJob);
-  if (!who) return ErrorResponse(who.error());
-  Result<std::uint64_t> id = ParseId(req.Param("id"));
-  if (!id) return ErrorResponse(id.error());
-  Result<JobView> v = cp->Get(*id);
-  if (!v || !CanActOnTeam(*who, v->team)) {
-    return ErrorResponse(v ? Error{ErrorCode::kNotFound, fmt::format("no job {}", *id)} : v.error());
-  }
-  if (Result<void> r = cp->Cancel(*id); !r) return ErrorResponse(r.error());
+  Result<JobView> v = VisibleJob(req);
+  if (!v) return ErrorResponse(v.error());
+  if (Result<void> r = cp->Cancel(v->id); !r) return ErrorResponse(r.error());
   Kick();
-  return JsonResponse(200, ordered_json{{"id", *id}, {"phase", "cancelled"}});
+  return JsonResponse(200, ordered_json{{"id", v->id}, {"phase", "cancelled"}});
 }
 
 net::Reply ApiServer::Impl::CreateToken(net::Request& req) {
