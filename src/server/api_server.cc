@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <condition_variable>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -96,8 +98,14 @@ struct ApiServer::Impl {
   bool stopping = false;
   std::thread scheduler_thread;
 
-  // Parked long polls per node, and nodes whose desired state changed (guarded by mu).
-  std::map<std::string, std::vector<std::shared_ptr<net::ResponseWriter>>> waiting;
+  // Parked long polls per node, and nodes whose desired state changed (guarded by mu). A poll
+  // is answered only by a generation past its `after`: a change the agent has already seen (a
+  // dirty mark the notifier had not yet drained when it parked) must not wake it.
+  struct ParkedPoll {
+    std::shared_ptr<net::ResponseWriter> writer;
+    std::uint64_t after = 0;
+  };
+  std::map<std::string, std::vector<ParkedPoll>> waiting;
   std::set<std::string> dirty;
   std::thread notifier_thread;
 
@@ -131,7 +139,7 @@ struct ApiServer::Impl {
     std::unique_lock lock(mu);
     while (!stopping) {
       cv.wait(lock, [&] { return !dirty.empty() || stopping; });
-      std::map<std::string, std::vector<std::shared_ptr<net::ResponseWriter>>> ready;
+      std::map<std::string, std::vector<ParkedPoll>> ready;
       for (const std::string& n : dirty) {
         if (auto it = waiting.find(n); it != waiting.end()) {
           ready[n] = std::move(it->second);
@@ -140,13 +148,25 @@ struct ApiServer::Impl {
       }
       dirty.clear();
       lock.unlock();
-      for (auto& [node, writers] : ready) {
+      std::map<std::string, std::vector<ParkedPoll>> still_behind;
+      for (auto& [node, polls] : ready) {
         const Result<api::DesiredNodeState> d = cp->Desired(node);
         const net::Response r =
             d ? net::Response::Json(200, api::ToJson(*d).dump()) : ErrorResponse(d.error());
-        for (auto& w : writers) w->Complete(r);
+        for (ParkedPoll& p : polls) {
+          if (p.writer->Done()) continue;  // timed out meanwhile
+          if (d && d->generation <= p.after) {
+            still_behind[node].push_back(std::move(p));
+          } else {
+            p.writer->Complete(r);
+          }
+        }
       }
       lock.lock();
+      for (auto& [node, polls] : still_behind) {
+        std::vector<ParkedPoll>& w = waiting[node];
+        w.insert(w.end(), std::make_move_iterator(polls.begin()), std::make_move_iterator(polls.end()));
+      }
     }
   }
 
@@ -343,8 +363,17 @@ net::Reply ApiServer::Impl::Desired(net::Request& req) {
   }
   timeout = std::min(timeout, options.node_grace / 2);  // a parked agent must be heard from within the grace
   auto writer = net::ResponseWriter::Create(timeout, net::Response::Json(200, api::ToJson(*d).dump()));
-  std::lock_guard lock(mu);
-  waiting[node].push_back(writer);
+  {
+    std::lock_guard lock(mu);
+    std::vector<ParkedPoll>& polls = waiting[node];
+    std::erase_if(polls, [](const ParkedPoll& p) { return p.writer->Done(); });  // timed out
+    polls.push_back({writer, after});
+  }
+  // A change between the read above and parking had no poll to wake: look once more. (The
+  // control plane's lock is taken after ours in its callback, so it is not read under `mu`.)
+  if (Result<api::DesiredNodeState> now = cp->Desired(node); now && now->generation > after) {
+    writer->Complete(net::Response::Json(200, api::ToJson(*now).dump()));
+  }
   return net::Reply::Deferred(writer);
 }
 
