@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
+#include "agent/log_tail.h"
 #include "agent/reconciler.h"
 #include "agent/supervisor.h"
 #include "api/node_state.h"
@@ -29,6 +32,11 @@ constexpr int kExitUnavailable = 1;
 constexpr int kExitUsage = 2;
 // How often the loop wakes to look at the desired file's mtime, at most.
 constexpr std::chrono::milliseconds kWatchPeriodMs{100};
+// --server: workload output is shipped this often while the loop waits (and before each report),
+// in chunks of at most kShipChunkBytes, at most kShipChunksPerJob per job and round.
+constexpr std::chrono::milliseconds kShipPeriod{250};
+constexpr std::size_t kShipChunkBytes = 256 * 1024;
+constexpr int kShipChunksPerJob = 8;
 
 volatile std::sig_atomic_t g_stop = 0;
 
@@ -90,6 +98,7 @@ class AgentLoop {
   bool Pass();  // one reconcile + report; true when converged
   void WriteActual(const api::ActualNodeState& actual);
   void Wait(Clock::MonoTime until);
+  void ShipLogs();
 
   const AgentOptions& o_;
   std::ostream& err_;
@@ -105,7 +114,69 @@ class AgentLoop {
   std::vector<std::string> last_blocked_;  // of the desired file, logged once until it changes
   std::unique_ptr<ServerLink> link_;       // --server: desired states come from the server
   Result<void> Connect();
+
+  // --server: each supervised workload's output, shipped to the server as one stream.
+  struct Shipping {
+    agent::LogTail tail;
+    std::uint64_t offset = 0;  // the stream offset of tail's position
+    bool synced = false;       // the server told us how much it has
+    bool refused = false;      // the server will not take it (the job is gone or elsewhere)
+  };
+  std::map<std::string, Shipping> shipping_;
+  Clock::MonoTime last_ship_{};
 };
+
+// Ships what each workload wrote since the last round. The first contact for a job asks the
+// server how much it has (after an agent restart it has what the earlier agent shipped), and the
+// tail resumes there. Network errors leave the rest for the next round.
+void AgentLoop::ShipLogs() {
+  if (!link_) return;
+  last_ship_ = clock_.MonoNow();
+  std::set<std::string> live;
+  for (const agent::WorkloadStatus& w : sup_->List()) {
+    if (w.log_path.empty()) continue;
+    live.insert(w.job_id);
+    auto [it, added] = shipping_.try_emplace(w.job_id, Shipping{agent::LogTail(w.log_path)});
+    Shipping& s = it->second;
+    if (s.refused) continue;
+    if (!s.synced) {
+      Result<std::uint64_t> size = link_->ShipLog(w.job_id, 0, {});
+      if (!size) {
+        s.refused = size.error().code != ErrorCode::kUnavailable;
+        continue;
+      }
+      s.tail.Seek(*size);  // (if the log rotated since, the file is shorter: its end)
+      s.offset = *size;
+      s.synced = true;
+    }
+    for (int i = 0; i < kShipChunksPerJob; ++i) {
+      const std::uint64_t at = s.tail.position();
+      Result<std::string> data = s.tail.ReadNew(kShipChunkBytes);
+      if (!data) {
+        Log(agent::LogLevel::kWarning, fmt::format("job {} output: {}", w.job_id, data.error().message));
+        break;
+      }
+      if (data->empty()) break;
+      Result<std::uint64_t> size = link_->ShipLog(w.job_id, s.offset, *data);
+      if (!size) {
+        s.tail.Seek(at);  // not delivered: again next round
+        s.refused = size.error().code != ErrorCode::kUnavailable;
+        break;
+      }
+      if (*size < s.offset + data->size()) {
+        // The server has less than we sent up to: go back to where it ends, as far as this file
+        // still holds it.
+        const std::uint64_t back = s.offset + data->size() - *size;
+        const std::uint64_t here = at + data->size();
+        s.tail.Seek(here - std::min(here, back));
+        s.offset = *size;
+        continue;
+      }
+      s.offset = *size;
+    }
+  }
+  std::erase_if(shipping_, [&](const auto& kv) { return !live.contains(kv.first); });
+}
 
 // Registers with the server as this node (its GPUs as the backend reports them).
 Result<void> AgentLoop::Connect() {
@@ -186,6 +257,7 @@ bool AgentLoop::Pass() {
   // The workloads as the supervisor sees them after its poll; GPUs and instances from the pass.
   api::ActualNodeState actual = std::move(report.actual);
   if (report.started > 0 || report.stopped > 0) actual = rec_->Observe(*desired_);
+  ShipLogs();  // before the report: a job the server sees end has its output there
   WriteActual(actual);
   return report.converged;
 }
@@ -202,6 +274,7 @@ void AgentLoop::Wait(Clock::MonoTime until) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
     ::poll(fds.data(), fds.size(), static_cast<int>(std::max<std::int64_t>(ms, 0)));
     if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
+    if (link_ && clock_.MonoNow() - last_ship_ >= kShipPeriod) ShipLogs();
     if (link_ && !fds.empty() && (fds.back().revents & POLLIN) != 0) {
       link_->DrainWake();
       return;  // a new desired state from the server: reconcile now

@@ -131,4 +131,24 @@ Result<void> ServerLink::Report(const api::ActualNodeState& actual) {
   return {};
 }
 
+Result<std::uint64_t> ServerLink::ShipLog(const std::string& job, std::uint64_t offset,
+                                          std::string_view data) {
+  net::ClientRequest req;
+  req.method = "POST";
+  req.target = fmt::format("/v1/agent/logs?node={}&job={}&offset={}", net::PercentEncode(node_),
+                           net::PercentEncode(job), offset);
+  req.headers["Authorization"] = "Bearer " + token_;
+  req.headers["Content-Type"] = "application/octet-stream";
+  req.body = std::string(data);
+  std::lock_guard lock(report_mu_);
+  Result<net::Response> r = report_client_->Do(req);
+  if (!r) return Fail(r.error());
+  if (r->status != 200 && r->status != 409) return Fail(FromResponse(*r));
+  const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("size") || !j["size"].is_number_unsigned()) {
+    return Fail(ErrorCode::kUnavailable, "server answered {} without a log size", r->status);
+  }
+  return j["size"].get<std::uint64_t>();
+}
+
 }  // namespace gpuslice::cli

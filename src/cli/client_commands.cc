@@ -31,29 +31,6 @@ std::string Env(const char* name) {
   return v == nullptr ? "" : v;
 }
 
-// Common flags of every client command.
-struct Conn {
-  std::string server, token;
-  bool json = false;
-};
-
-void AddConnFlags(CLI::App* c, Conn& conn) {
-  c->add_option("--server", conn.server, "Server URL (default: $GPUSLICE_SERVER, then the client config)");
-  c->add_option("--token", conn.token, "Bearer token (default: $GPUSLICE_TOKEN, then the client config)");
-}
-
-int Report(const Error& e) {
-  std::cerr << "gpuslice: " << e.message << '\n';
-  return e.code == ErrorCode::kInvalidArgument ? kExitUsage : kExitNo;
-}
-
-Result<json> Call(const Conn& conn, const std::string& method, const std::string& target,
-                  const std::string& body = "") {
-  Result<ClientSettings> settings = ResolveClientSettings(conn.server, conn.token);
-  if (!settings) return Fail(settings.error());
-  return CallServer(*settings, method, target, body);
-}
-
 std::string Where(const json& job) {
   std::string out;
   for (const json& s : job.value("slices", json::array())) {
@@ -74,7 +51,7 @@ std::string Request(const json& spec) {
 
 void AddRun(CLI::App& app, int* exit_code) {
   struct Flags {
-    Conn conn;
+    ClientFlags conn;
     std::string team, profile, memory, kind = "batch", restart = "never";
     int compute = 0, count = 1, priority = 0;
     bool same_node = false, preemptible = false;
@@ -82,7 +59,7 @@ void AddRun(CLI::App& app, int* exit_code) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* c = app.add_subcommand("run", "Submit a job: a command that runs on a MIG slice (or several)");
-  AddConnFlags(c, f->conn);
+  AddClientFlags(c, f->conn);
   c->add_option("--team", f->team, "Team (default: your token's team)");
   c->add_option("--profile", f->profile, "A MIG profile: 1g.10gb, 3g.40gb, … (see `gpuslice mig profiles`)");
   c->add_option("--memory", f->memory, "Or a size: at least this much GPU memory (20GiB)");
@@ -109,12 +86,12 @@ void AddRun(CLI::App& app, int* exit_code) {
     Result<api::JobSubmit> checked =
         api::ParseJobSubmit(body.dump());  // the server's own rules, before sending
     if (!checked) {
-      *exit_code = Report(checked.error());
+      *exit_code = ReportError(checked.error());
       return;
     }
     Result<json> r = Call(f->conn, "POST", "/v1/jobs", body.dump());
     if (!r) {
-      *exit_code = Report(r.error());
+      *exit_code = ReportError(r.error());
       return;
     }
     std::cout << (f->conn.json ? json{{"id", (*r)["id"]}}.dump()
@@ -125,12 +102,12 @@ void AddRun(CLI::App& app, int* exit_code) {
 
 void AddList(CLI::App& app, int* exit_code) {
   struct Flags {
-    Conn conn;
+    ClientFlags conn;
     std::string team, phase;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* c = app.add_subcommand("ls", "List jobs (a team token sees its own team's)");
-  AddConnFlags(c, f->conn);
+  AddClientFlags(c, f->conn);
   c->add_option("--team", f->team, "Only this team's jobs");
   c->add_option("--phase", f->phase, "pending, running, succeeded, failed or cancelled");
   c->add_flag("--json", f->conn.json, "Print the server's JSON");
@@ -141,7 +118,7 @@ void AddList(CLI::App& app, int* exit_code) {
     if (!f->phase.empty()) target += sep + "phase=" + net::PercentEncode(f->phase);
     Result<json> r = Call(f->conn, "GET", target);
     if (!r) {
-      *exit_code = Report(r.error());
+      *exit_code = ReportError(r.error());
       return;
     }
     if (f->conn.json) {
@@ -163,12 +140,12 @@ void AddList(CLI::App& app, int* exit_code) {
 
 void AddJobCommand(CLI::App& app, int* exit_code, const std::string& name, const std::string& help) {
   struct Flags {
-    Conn conn;
+    ClientFlags conn;
     std::uint64_t id = 0;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* c = app.add_subcommand(name, help);
-  AddConnFlags(c, f->conn);
+  AddClientFlags(c, f->conn);
   c->add_option("job", f->id, "Job id")->required();
   if (name == "show") c->add_flag("--json", f->conn.json, "Print the server's JSON");
   c->callback([f, exit_code, name] {
@@ -177,7 +154,7 @@ void AddJobCommand(CLI::App& app, int* exit_code, const std::string& name, const
                      : name == "why"  ? Call(f->conn, "GET", base + "/why")
                                       : Call(f->conn, "GET", base);
     if (!r) {
-      *exit_code = Report(r.error());
+      *exit_code = ReportError(r.error());
       return;
     }
     if (name == "cancel") {
@@ -205,14 +182,14 @@ void AddJobCommand(CLI::App& app, int* exit_code, const std::string& name, const
 
 void AddToken(CLI::App& app, int* exit_code) {
   struct Flags {
-    Conn conn;
+    ClientFlags conn;
     std::string role, name, team;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* token = app.add_subcommand("token", "Manage bearer tokens (admin)");
   token->require_subcommand(1);
   CLI::App* c = token->add_subcommand("create", "Create a token; it is shown once");
-  AddConnFlags(c, f->conn);
+  AddClientFlags(c, f->conn);
   c->add_option("--role", f->role, "team, node or admin")
       ->required()
       ->check(CLI::IsMember({"team", "node", "admin"}));
@@ -223,7 +200,7 @@ void AddToken(CLI::App& app, int* exit_code) {
     if (!f->team.empty()) body["team"] = f->team;
     Result<json> r = Call(f->conn, "POST", "/v1/tokens", body.dump());
     if (!r) {
-      *exit_code = Report(r.error());
+      *exit_code = ReportError(r.error());
       return;
     }
     std::cout << (*r)["token"].get<std::string>() << '\n';
@@ -231,6 +208,23 @@ void AddToken(CLI::App& app, int* exit_code) {
 }
 
 }  // namespace
+
+void AddClientFlags(CLI::App* c, ClientFlags& flags) {
+  c->add_option("--server", flags.server, "Server URL (default: $GPUSLICE_SERVER, then the client config)");
+  c->add_option("--token", flags.token, "Bearer token (default: $GPUSLICE_TOKEN, then the client config)");
+}
+
+int ReportError(const Error& e) {
+  std::cerr << "gpuslice: " << e.message << '\n';
+  return e.code == ErrorCode::kInvalidArgument ? kExitUsage : kExitNo;
+}
+
+Result<json> Call(const ClientFlags& flags, const std::string& method, const std::string& target,
+                  const std::string& body) {
+  Result<ClientSettings> settings = ResolveClientSettings(flags.server, flags.token);
+  if (!settings) return Fail(settings.error());
+  return CallServer(*settings, method, target, body);
+}
 
 Result<json> CallServer(const ClientSettings& to, const std::string& method, const std::string& target,
                         const std::string& body) {

@@ -5,6 +5,8 @@
 //   gpuslice ls [--team T] [--phase P] [--json]
 //   gpuslice show JOB [--json]      gpuslice why JOB      gpuslice cancel JOB
 //   gpuslice token create --role team|node|admin --name NAME [--team T]
+//   gpuslice logs JOB [-f]          gpuslice events [--after SEQ]       gpuslice top [--once]
+//   gpuslice node ls|show|cordon|drain|uncordon …       gpuslice team ls
 //
 // Where the server is and who you are: --server/--token flags, else GPUSLICE_SERVER /
 // GPUSLICE_TOKEN, else the client config file that `gpuslice up` writes
@@ -33,6 +35,18 @@ struct ClientSettings {
 Result<nlohmann::json> CallServer(const ClientSettings& to, const std::string& method,
                                   const std::string& target, const std::string& body = "");
 
+// The flags every client command has: --server, --token (and --json where it prints data).
+struct ClientFlags {
+  std::string server, token;
+  bool json = false;
+};
+void AddClientFlags(CLI::App* command, ClientFlags& flags);
+// CallServer with the settings the flags resolve to.
+Result<nlohmann::json> Call(const ClientFlags& flags, const std::string& method, const std::string& target,
+                            const std::string& body = "");
+// Prints "gpuslice: <message>" to stderr; returns the exit status for it (2 bad input, else 1).
+int ReportError(const Error& e);
+
 // Resolves settings from flags (non-empty arguments), then the environment, then the config file.
 Result<ClientSettings> ResolveClientSettings(const std::string& server_flag, const std::string& token_flag);
 // The config file path ($XDG_CONFIG_HOME or ~/.config) and writing it (mode 0600).
@@ -40,5 +54,7 @@ std::string ClientConfigPath();
 Result<void> WriteClientConfig(const std::string& server, const std::string& token_file);
 
 void AddClientCommands(CLI::App& app, int* exit_code);
+// logs, node, team, events, top (cluster_commands.cc).
+void AddClusterCommands(CLI::App& app, int* exit_code);
 
 }  // namespace gpuslice::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   gpuslice::cli::AddScenarioCommand(app, &exit_code);
   gpuslice::cli::AddServerCommands(app, &exit_code);
   gpuslice::cli::AddClientCommands(app, &exit_code);
+  gpuslice::cli::AddClusterCommands(app, &exit_code);
   gpuslice::cli::AddGpuCommands(app, &exit_code);
   gpuslice::cli::AddAgentCommand(app, &exit_code);
   try {

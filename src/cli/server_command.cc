@@ -71,6 +71,7 @@ struct ServerFlags {
   std::string data, listen = "127.0.0.1:7070", tls_cert, tls_key;
   std::vector<std::string> teams;
   int node_grace_s = 30;
+  std::string lost_node_jobs = "requeue";
 };
 
 int RunServer(const ServerFlags& f) {
@@ -80,6 +81,8 @@ int RunServer(const ServerFlags& f) {
   o.tls_cert_file = f.tls_cert;
   o.tls_key_file = f.tls_key;
   o.node_grace = std::chrono::seconds(f.node_grace_s);
+  o.lost_node_jobs =
+      f.lost_node_jobs == "fail" ? server::LostNodeJobs::kFail : server::LostNodeJobs::kRequeue;
   for (const std::string& t : f.teams) {
     Result<sched::QuotaNodeSpec> spec = server::ParseTeamFlag(t);
     if (!spec) {
@@ -316,8 +319,13 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
                      "A team and its nominal quota: NAME[@COHORT]=MODEL:MGPU[,MODEL:MGPU…]");
   server
       ->add_option("--node-grace-s", sf->node_grace_s,
-                   "A node whose agent is silent this long is lost: its jobs are requeued (default 30)")
+                   "A node whose agent is silent this long is lost (default 30)")
       ->check(CLI::Range(1, 86400));
+  server
+      ->add_option("--lost-node-jobs", sf->lost_node_jobs,
+                   "What happens to a lost node's jobs: requeue (start again elsewhere; default) or fail "
+                   "(for work that must not run twice)")
+      ->check(CLI::IsMember({"requeue", "fail"}));
   server->callback([sf, exit_code] { *exit_code = RunServer(*sf); });
 
   auto uf = std::make_shared<UpFlags>();

@@ -61,9 +61,16 @@ std::shared_ptr<SseStream> SseStream::Create() {
   return std::make_shared<SseStream>();
 }
 
-std::string FormatSseEvent(std::string_view event, std::string_view data) {
+std::string FormatSseEvent(std::string_view event, std::string_view data, std::string_view id) {
   std::string out;
-  out.reserve(event.size() + data.size() + 16);
+  out.reserve(event.size() + data.size() + id.size() + 24);
+  if (!id.empty()) {
+    out += "id: ";
+    for (char c : id) {
+      if (c != '\n' && c != '\r' && c != '\0') out.push_back(c);
+    }
+    out += '\n';
+  }
   if (!event.empty()) {
     out += "event: ";
     for (char c : event) {
@@ -96,8 +103,8 @@ bool SseStream::Enqueue(std::string frame) {
   return true;
 }
 
-bool SseStream::Send(std::string_view event, std::string_view data) {
-  return Enqueue(FormatSseEvent(event, data));
+bool SseStream::Send(std::string_view event, std::string_view data, std::string_view id) {
+  return Enqueue(FormatSseEvent(event, data, id));
 }
 
 bool SseStream::SendComment(std::string_view text) {

@@ -62,9 +62,10 @@ class SseStream {
  public:
   static std::shared_ptr<SseStream> Create();
 
-  // Queues one event. Multi-line data becomes several "data:" lines; CR/LF in `event` are dropped.
+  // Queues one event. Multi-line data becomes several "data:" lines; CR/LF in `event` and `id`
+  // are dropped; an empty `id` sends no "id:" field (a client resumes with Last-Event-ID).
   // Returns false when the stream is closed (by Close(), by the server, or the client left).
-  bool Send(std::string_view event, std::string_view data);
+  bool Send(std::string_view event, std::string_view data, std::string_view id = {});
   // Queues a comment line (": text"), which clients ignore; useful as an application heartbeat.
   bool SendComment(std::string_view text);
   // Ends the stream after the queued events are written. Idempotent.
@@ -97,8 +98,8 @@ class SseStream {
   std::function<void()> on_close_;
 };
 
-// Formats one SSE event frame ("event: x\ndata: y\n\n").
-std::string FormatSseEvent(std::string_view event, std::string_view data);
+// Formats one SSE event frame ("id: n\nevent: x\ndata: y\n\n"; no id line for an empty id).
+std::string FormatSseEvent(std::string_view event, std::string_view data, std::string_view id = {});
 
 struct SseEvent {
   std::string event;  // "message" when the frame named none

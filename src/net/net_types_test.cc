@@ -163,6 +163,7 @@ TEST(NetSse, FormatsMultiLineData) {
   EXPECT_EQ(FormatSseEvent("job", "a\nb"), "event: job\ndata: a\ndata: b\n\n");
   EXPECT_EQ(FormatSseEvent("", ""), "data: \n\n");
   EXPECT_EQ(FormatSseEvent("x\ny", "1"), "event: xy\ndata: 1\n\n");
+  EXPECT_EQ(FormatSseEvent("job", "{}", "4\n2"), "id: 42\nevent: job\ndata: {}\n\n");
 }
 
 TEST(NetSse, ParserHandlesSplitsCommentsAndLineEndings) {

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,8 @@
 #include "net/router.h"
 #include "server/auth.h"
 #include "server/control_plane.h"
+#include "server/log_book.h"
+#include "server/prometheus.h"
 #include "store/sqlite_store.h"
 
 namespace gpuslice::server {
@@ -34,6 +37,25 @@ net::Response ErrorResponse(const Error& e) {
 
 net::Response JsonResponse(int status, const ordered_json& j) {
   return net::Response::Json(status, j.dump());
+}
+
+// One answer of GET /v1/jobs/{id}/logs can carry this much output; a client asks again from
+// the next offset.
+constexpr std::size_t kLogReadMax = 1 << 20;
+
+// Buckets of the job wait-time histogram, in seconds (a second to a day).
+const std::vector<double> kWaitBuckets{1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600};
+
+// An unsigned query parameter; `fallback` when absent.
+Result<std::uint64_t> QueryNumber(const net::Request& req, std::string_view name, std::uint64_t fallback) {
+  const std::optional<std::string> v = req.Query(name);
+  if (!v) return fallback;
+  std::uint64_t n = 0;
+  const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size()) {
+    return Fail(ErrorCode::kInvalidArgument, "{}: '{}' is not a non-negative number", name, v->substr(0, 32));
+  }
+  return n;
 }
 
 Result<std::uint64_t> ParseId(std::string_view text) {
@@ -109,11 +131,47 @@ struct ApiServer::Impl {
   std::set<std::string> dirty;
   std::thread notifier_thread;
 
+  // Job output (logs/ in the data dir), and `logs --follow` requests parked until a job's log
+  // grows past their offset or the job ends (guarded by mu, like the polls).
+  std::unique_ptr<LogBook> logs;
+  struct ParkedLogRead {
+    std::shared_ptr<net::ResponseWriter> writer;
+    std::uint64_t offset = 0;
+  };
+  std::map<std::uint64_t, std::vector<ParkedLogRead>> log_waiting;
+  std::set<std::uint64_t> log_dirty;
+  std::uint64_t job_end_subscription = 0;
+
+  void LogChanged(std::uint64_t job) {
+    std::lock_guard lock(mu);
+    log_dirty.insert(job);
+    cv.notify_all();
+  }
+
+  // The logs answer from `offset`: the bytes, and headers saying where the next read starts and
+  // whether the log is complete (the job has ended and everything shipped has been read).
+  Result<net::Response> LogsResponse(std::uint64_t job, std::uint64_t offset) const {
+    Result<JobView> v = cp->Get(job);
+    if (!v) return Fail(v.error());
+    Result<LogBook::Chunk> c = logs->Read(job, offset, kLogReadMax);
+    if (!c) return Fail(c.error());
+    const bool ended = v->phase != JobPhase::kPending && v->phase != JobPhase::kRunning;
+    net::Response r = net::Response::Text(200, std::move(c->data));
+    r.headers["Content-Type"] = "application/octet-stream";
+    r.headers["Gpuslice-Log-Offset"] = std::to_string(c->next);
+    r.headers["Gpuslice-Log-Size"] = std::to_string(c->size);
+    r.headers["Gpuslice-Job-Phase"] = std::string(JobPhaseName(v->phase));
+    r.headers["Gpuslice-Log-Complete"] = ended && c->next >= c->size ? "true" : "false";
+    return r;
+  }
+
   void Kick() {
     std::lock_guard lock(mu);
     kicked = true;
     cv.notify_all();
   }
+
+  Histogram pass_seconds{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}};
 
   void SchedulerLoop() {
     std::unique_lock lock(mu);
@@ -128,9 +186,11 @@ struct ApiServer::Impl {
         for (const std::string& n : *lost)
           std::fprintf(stderr, "gpuslice server: node %s lost, its jobs requeued\n", n.c_str());
       }
+      const auto started = std::chrono::steady_clock::now();
       if (Result<int> r = cp->Schedule(); !r) {
         std::fprintf(stderr, "gpuslice server: %s\n", r.error().message.c_str());
       }
+      pass_seconds.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       lock.lock();
     }
   }
@@ -138,7 +198,15 @@ struct ApiServer::Impl {
   void NotifierLoop() {
     std::unique_lock lock(mu);
     while (!stopping) {
-      cv.wait(lock, [&] { return !dirty.empty() || stopping; });
+      cv.wait(lock, [&] { return !dirty.empty() || !log_dirty.empty() || stopping; });
+      std::map<std::uint64_t, std::vector<ParkedLogRead>> log_ready;
+      for (const std::uint64_t job : log_dirty) {
+        if (auto it = log_waiting.find(job); it != log_waiting.end()) {
+          log_ready[job] = std::move(it->second);
+          log_waiting.erase(it);
+        }
+      }
+      log_dirty.clear();
       std::map<std::string, std::vector<ParkedPoll>> ready;
       for (const std::string& n : dirty) {
         if (auto it = waiting.find(n); it != waiting.end()) {
@@ -148,6 +216,20 @@ struct ApiServer::Impl {
       }
       dirty.clear();
       lock.unlock();
+      std::map<std::uint64_t, std::vector<ParkedLogRead>> log_behind;
+      for (auto& [job, reads] : log_ready) {
+        for (ParkedLogRead& p : reads) {
+          if (p.writer->Done()) continue;
+          Result<net::Response> r = LogsResponse(job, p.offset);
+          if (!r) {
+            p.writer->Complete(ErrorResponse(r.error()));
+          } else if (r->body.empty() && r->headers["Gpuslice-Log-Complete"] == "false") {
+            log_behind[job].push_back(std::move(p));  // nothing new yet
+          } else {
+            p.writer->Complete(std::move(*r));
+          }
+        }
+      }
       std::map<std::string, std::vector<ParkedPoll>> still_behind;
       for (auto& [node, polls] : ready) {
         const Result<api::DesiredNodeState> d = cp->Desired(node);
@@ -163,6 +245,10 @@ struct ApiServer::Impl {
         }
       }
       lock.lock();
+      for (auto& [job, reads] : log_behind) {
+        std::vector<ParkedLogRead>& w = log_waiting[job];
+        w.insert(w.end(), std::make_move_iterator(reads.begin()), std::make_move_iterator(reads.end()));
+      }
       for (auto& [node, polls] : still_behind) {
         std::vector<ParkedPoll>& w = waiting[node];
         w.insert(w.end(), std::make_move_iterator(polls.begin()), std::make_move_iterator(polls.end()));
@@ -202,6 +288,12 @@ struct ApiServer::Impl {
   net::Reply CancelJob(net::Request& req);
   net::Reply CreateToken(net::Request& req);
   net::Reply ListNodes(net::Request& req);
+  net::Reply GetNode(net::Request& req);
+  net::Reply NodeMode(net::Request& req, NodeAction action);
+  net::Reply ListTeams(net::Request& req);
+  net::Reply JobLogs(net::Request& req);
+  net::Reply ShipLogs(net::Request& req);
+  net::Reply Events(net::Request& req);
   net::Reply Register(net::Request& req);
   net::Reply Desired(net::Request& req);
   net::Reply Report(net::Request& req);
@@ -218,7 +310,16 @@ Result<void> ApiServer::Impl::AddRoutes(net::Router& r) {
       {"GET", "/v1/jobs/{id}/why", [this](Request& q) { return GetJob(q, true); }},
       {"POST", "/v1/jobs/{id}/cancel", [this](Request& q) { return CancelJob(q); }},
       {"POST", "/v1/tokens", [this](Request& q) { return CreateToken(q); }},
+      {"GET", "/v1/jobs/{id}/logs", [this](Request& q) { return JobLogs(q); }},
       {"GET", "/v1/nodes", [this](Request& q) { return ListNodes(q); }},
+      {"GET", "/v1/nodes/{name}", [this](Request& q) { return GetNode(q); }},
+      {"POST", "/v1/nodes/{name}/cordon", [this](Request& q) { return NodeMode(q, NodeAction::kCordon); }},
+      {"POST", "/v1/nodes/{name}/drain", [this](Request& q) { return NodeMode(q, NodeAction::kDrain); }},
+      {"POST", "/v1/nodes/{name}/uncordon",
+       [this](Request& q) { return NodeMode(q, NodeAction::kUncordon); }},
+      {"GET", "/v1/teams", [this](Request& q) { return ListTeams(q); }},
+      {"GET", "/v1/events", [this](Request& q) { return Events(q); }},
+      {"POST", "/v1/agent/logs", [this](Request& q) { return ShipLogs(q); }},
       {"POST", "/v1/agent/register", [this](Request& q) { return Register(q); }},
       {"GET", "/v1/agent/desired", [this](Request& q) { return Desired(q); }},
       {"POST", "/v1/agent/report", [this](Request& q) { return Report(q); }},
@@ -310,13 +411,127 @@ net::Reply ApiServer::Impl::ListNodes(net::Request& req) {
   Result<Principal> who = Who(req, Permission::kReadCluster);
   if (!who) return ErrorResponse(who.error());
   ordered_json nodes = ordered_json::array();
-  for (const NodeSpec& n : cp->Nodes()) {
-    Result<api::DesiredNodeState> d = cp->Desired(n.name);
-    ordered_json j{{"name", n.name}, {"gpu_model", n.gpu_model}, {"gpus", n.gpus}};
-    if (d) j["desired"] = api::ToJson(*d);
-    nodes.push_back(std::move(j));
-  }
+  for (const NodeView& n : cp->NodeViews()) nodes.push_back(ToJson(n));
   return JsonResponse(200, ordered_json{{"nodes", std::move(nodes)}});
+}
+
+net::Reply ApiServer::Impl::GetNode(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kReadCluster);
+  if (!who) return ErrorResponse(who.error());
+  Result<NodeView> n = cp->NodeViewOf(req.Param("name"));
+  if (!n) return ErrorResponse(n.error());
+  ordered_json j = ToJson(*n);
+  if (Result<api::DesiredNodeState> d = cp->Desired(n->spec.name)) j["desired"] = api::ToJson(*d);
+  return JsonResponse(200, j);
+}
+
+// POST /v1/nodes/{name}/cordon|drain|uncordon[?gpu=N]
+net::Reply ApiServer::Impl::NodeMode(net::Request& req, NodeAction action) {
+  Result<Principal> who = Who(req, Permission::kAdminister);
+  if (!who) return ErrorResponse(who.error());
+  std::optional<int> gpu;
+  if (req.Query("gpu")) {
+    Result<std::uint64_t> g = QueryNumber(req, "gpu", 0);
+    if (!g) return ErrorResponse(g.error());
+    gpu = static_cast<int>(std::min<std::uint64_t>(*g, 1'000'000));
+  }
+  Result<NodeView> n = cp->SetNodeMode(req.Param("name"), gpu, action);
+  if (!n) return ErrorResponse(n.error());
+  Kick();
+  return JsonResponse(200, ToJson(*n));
+}
+
+net::Reply ApiServer::Impl::ListTeams(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kReadCluster);
+  if (!who) return ErrorResponse(who.error());
+  ordered_json teams = ordered_json::array();
+  for (const TeamView& t : cp->Teams()) teams.push_back(ToJson(t));
+  return JsonResponse(200, ordered_json{{"teams", std::move(teams)}});
+}
+
+// GET /v1/jobs/{id}/logs?offset=N[&follow=true&timeout_ms=T]: the job's output from byte N. With
+// follow, an answer with nothing new parks until output arrives, the job ends, or T passes.
+net::Reply ApiServer::Impl::JobLogs(net::Request& req) {
+  Result<JobView> v = VisibleJob(req);
+  if (!v) return ErrorResponse(v.error());
+  Result<std::uint64_t> offset = QueryNumber(req, "offset", 0);
+  if (!offset) return ErrorResponse(offset.error());
+  Result<std::uint64_t> timeout_ms = QueryNumber(req, "timeout_ms", 25'000);
+  if (!timeout_ms) return ErrorResponse(timeout_ms.error());
+  const std::string follow = req.Query("follow").value_or("false");
+  if (follow != "true" && follow != "false") {
+    return ErrorResponse(Error{ErrorCode::kInvalidArgument, "follow: expected true or false"});
+  }
+  Result<net::Response> r = LogsResponse(v->id, *offset);
+  if (!r) return ErrorResponse(r.error());
+  if (follow == "false" || !r->body.empty() || r->headers["Gpuslice-Log-Complete"] == "true") return *r;
+  const auto timeout =
+      std::min<std::chrono::milliseconds>(std::chrono::milliseconds(*timeout_ms), options.long_poll_timeout);
+  auto writer = net::ResponseWriter::Create(timeout, *r);
+  {
+    std::lock_guard lock(mu);
+    std::vector<ParkedLogRead>& reads = log_waiting[v->id];
+    std::erase_if(reads, [](const ParkedLogRead& p) { return p.writer->Done(); });
+    reads.push_back({writer, *offset});
+  }
+  LogChanged(v->id);  // output or the end may have come between the read and parking
+  return net::Reply::Deferred(writer);
+}
+
+// POST /v1/agent/logs?node=N&job=J&offset=O with the raw bytes as the body (LogBook's protocol).
+net::Reply ApiServer::Impl::ShipLogs(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kAgent);
+  if (!who) return ErrorResponse(who.error());
+  const std::string node = req.Query("node").value_or("");
+  Result<std::uint64_t> job = ParseId(req.Query("job").value_or(""));
+  if (!job) return ErrorResponse(job.error());
+  Result<std::uint64_t> offset = QueryNumber(req, "offset", 0);
+  if (!offset) return ErrorResponse(offset.error());
+  Result<JobView> v = cp->Get(*job);
+  if (!v) return ErrorResponse(v.error());
+  if (!v->slices.empty() &&
+      std::none_of(v->slices.begin(), v->slices.end(), [&](const SliceAt& s) { return s.node == node; })) {
+    return ErrorResponse(Error{ErrorCode::kFailedPrecondition, fmt::format("job {} runs on node {}, not '{}'",
+                                                                           *job, v->slices[0].node, node)});
+  }
+  Result<std::uint64_t> size = logs->Append(*job, *offset, req.body);
+  if (!size) {
+    if (size.error().code != ErrorCode::kFailedPrecondition) return ErrorResponse(size.error());
+    // A gap: tell the agent where the log ends, so it can go back.
+    net::Response r = JsonResponse(
+        409, ordered_json{{"error", {{"code", "failed_precondition"}, {"message", size.error().message}}},
+                          {"size", logs->Size(*job)}});
+    return r;
+  }
+  if (!req.body.empty()) LogChanged(*job);
+  return JsonResponse(200, ordered_json{{"job", *job}, {"size", *size}});
+}
+
+// GET /v1/events[?after=SEQ]: Server-Sent Events, one per cluster event (ControlPlane::Event),
+// with the seq as the SSE id; a reconnecting client's Last-Event-ID (or after=) replays what it
+// missed, as far as the server still keeps it. A team token sees its own team's job events and
+// the cluster's node events.
+net::Reply ApiServer::Impl::Events(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kReadCluster);
+  if (!who) return ErrorResponse(who.error());
+  std::uint64_t after = std::numeric_limits<std::uint64_t>::max();  // default: new events only
+  if (const std::optional<std::string> last = req.Header("Last-Event-ID")) {
+    std::uint64_t n = 0;
+    if (std::from_chars(last->data(), last->data() + last->size(), n).ec == std::errc()) after = n;
+  }
+  Result<std::uint64_t> q = QueryNumber(req, "after", after);
+  if (!q) return ErrorResponse(q.error());
+  after = *q;
+  std::optional<std::string> team = req.Query("team");
+  if (who->role == Role::kTeam) team = who->team;
+  auto stream = net::SseStream::Create();
+  const std::uint64_t sub = cp->Subscribe(after, [stream, team](const Event& e) {
+    if (team && !e.team.empty() && e.team != *team) return !stream->Closed();
+    return stream->Send(e.type, ToJson(e).dump(-1, ' ', false, json::error_handler_t::replace),
+                        std::to_string(e.seq));
+  });
+  stream->OnClose([this, sub] { cp->Unsubscribe(sub); });
+  return net::Reply::Stream(stream);
 }
 
 net::Reply ApiServer::Impl::Register(net::Request& req) {
@@ -390,21 +605,94 @@ net::Reply ApiServer::Impl::Report(net::Request& req) {
 net::Reply ApiServer::Impl::Metrics(net::Request& req) {
   Result<Principal> who = Who(req, Permission::kReadCluster);
   if (!who) return ErrorResponse(who.error());
+  MetricsText m;
+  const std::vector<JobView> jobs = cp->List();
   std::map<std::string, int> by_phase;
-  std::map<std::string, std::int64_t> jobs_by_team;
-  for (const JobView& v : cp->List()) {
+  Histogram wait(kWaitBuckets);
+  for (const JobView& v : jobs) {
     ++by_phase[std::string(JobPhaseName(v.phase))];
-    if (v.phase == JobPhase::kRunning) ++jobs_by_team[v.team];
+    if (v.started_ms != 0) wait.Observe(static_cast<double>(v.started_ms - v.submitted_ms) / 1000.0);
   }
-  std::string out = "# HELP gpuslice_jobs Jobs by phase.\n# TYPE gpuslice_jobs gauge\n";
+  m.Family("gpuslice_jobs", "gauge", "Jobs by phase.");
   for (const char* p : {"pending", "running", "succeeded", "failed", "cancelled"}) {
-    out += fmt::format("gpuslice_jobs{{phase=\"{}\"}} {}\n", p, by_phase[p]);
+    m.Sample("gpuslice_jobs", {{"phase", p}}, by_phase[p]);
   }
-  out +=
-      "# HELP gpuslice_team_running_jobs Running jobs per team.\n# TYPE gpuslice_team_running_jobs gauge\n";
-  for (const auto& [team, n] : jobs_by_team)
-    out += fmt::format("gpuslice_team_running_jobs{{team=\"{}\"}} {}\n", team, n);
-  net::Response r = net::Response::Text(200, std::move(out));
+  m.Family("gpuslice_queue_length", "gauge", "Jobs waiting to be placed.");
+  m.Sample("gpuslice_queue_length", {}, by_phase["pending"]);
+
+  // Capacity, from the nodes: MIG memory units (whole GPUs count as all their units).
+  std::int64_t units = 0, units_busy = 0, units_idle = 0;
+  int busy = 0, idle = 0, idle_allocated = 0;
+  std::map<std::string, int> gpus_by_mode;
+  const std::vector<NodeView> nodes = cp->NodeViews();
+  m.Family("gpuslice_node_last_seen_seconds", "gauge", "Seconds since the node's agent was last heard from.");
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
+  for (const NodeView& n : nodes) {
+    m.Sample("gpuslice_node_last_seen_seconds", {{"node", n.spec.name}},
+             static_cast<double>(now_ms - n.last_seen_ms) / 1000.0);
+    const Result<mig::ResolvedGpu> model = mig::Catalog::BuiltIn().Resolve(n.spec.gpu_model);
+    const int gpu_units = model && model->model->memory_units > 0 ? model->model->memory_units : 1;
+    for (const GpuView& g : n.gpus) {
+      ++gpus_by_mode[g.mode];
+      units += gpu_units;
+      if (g.whole_job) units_busy += gpu_units;
+      for (const InstanceView& i : g.instances) {
+        const mig::Profile* p = model ? model->model->FindProfile(i.profile) : nullptr;
+        const int size = p != nullptr ? p->size_units : 0;
+        if (i.job) {
+          ++busy;
+          units_busy += size;
+          if (i.busy && !*i.busy) ++idle_allocated;
+        } else {
+          ++idle;
+          units_idle += size;
+        }
+      }
+    }
+  }
+  m.Family("gpuslice_gpus", "gauge", "GPUs by mode (dynamic, static, whole, cordoned, draining).");
+  for (const auto& [mode, k] : gpus_by_mode) m.Sample("gpuslice_gpus", {{"mode", mode}}, k);
+  m.Family("gpuslice_slices", "gauge", "MIG slices: busy (a job holds it) or idle (warm, kept for reuse).");
+  m.Sample("gpuslice_slices", {{"state", "busy"}}, busy);
+  m.Sample("gpuslice_slices", {{"state", "idle"}}, idle);
+  m.Family("gpuslice_allocation_ratio", "gauge",
+           "Share of the cluster's GPU memory units held by running jobs (0..1).");
+  m.Sample("gpuslice_allocation_ratio", {},
+           units == 0 ? 0.0 : static_cast<double>(units_busy) / static_cast<double>(units));
+  m.Family("gpuslice_idle_slice_ratio", "gauge", "Share of the GPU memory units in idle (warm) slices.");
+  m.Sample("gpuslice_idle_slice_ratio", {},
+           units == 0 ? 0.0 : static_cast<double>(units_idle) / static_cast<double>(units));
+  m.Family("gpuslice_idle_allocated_slices", "gauge",
+           "Slices a job holds on which the agent sees no process: allocated but idle.");
+  m.Sample("gpuslice_idle_allocated_slices", {}, idle_allocated);
+
+  const std::vector<TeamView> teams = cp->Teams();
+  m.Family("gpuslice_team_usage_mgpu", "gauge", "Quota a team or cohort uses, in milli-GPU per GPU class.");
+  for (const TeamView& t : teams) {
+    for (const TeamView::Class& c : t.classes)
+      m.Sample("gpuslice_team_usage_mgpu", {{"team", t.name}, {"gpu_class", c.gpu_class}},
+               static_cast<double>(c.usage));
+  }
+  m.Family("gpuslice_team_quota_mgpu", "gauge", "A team's or cohort's quota (its subtree's), in milli-GPU.");
+  for (const TeamView& t : teams) {
+    for (const TeamView::Class& c : t.classes)
+      m.Sample("gpuslice_team_quota_mgpu", {{"team", t.name}, {"gpu_class", c.gpu_class}},
+               static_cast<double>(c.quota));
+  }
+  m.Family("gpuslice_team_jobs", "gauge", "A team's running and pending jobs.");
+  for (const TeamView& t : teams) {
+    if (!t.team) continue;
+    m.Sample("gpuslice_team_jobs", {{"team", t.name}, {"phase", "running"}}, t.running);
+    m.Sample("gpuslice_team_jobs", {{"team", t.name}, {"phase", "pending"}}, t.pending);
+  }
+  m.Family("gpuslice_job_wait_seconds", "histogram",
+           "From submit to the (latest) start, of jobs that started.");
+  wait.Render(m, "gpuslice_job_wait_seconds");
+  m.Family("gpuslice_scheduling_pass_seconds", "histogram",
+           "Duration of one scheduling pass (with its commit).");
+  pass_seconds.Render(m, "gpuslice_scheduling_pass_seconds");
+  net::Response r = net::Response::Text(200, m.text());
   r.headers["Content-Type"] = "text/plain; version=0.0.4";
   return r;
 }
@@ -431,10 +719,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options) {
       store::SqliteStore::Open({.data_dir = s.options.data_dir});
   if (!store) return Fail(store.error().WithContext(fmt::format("store in {}", s.options.data_dir)));
   s.store = std::move(*store);
-  Result<std::unique_ptr<ControlPlane>> cp =
-      ControlPlane::Open(*s.store, s.clock, ControlOptions{s.options.teams, s.options.scheduler});
+  Result<std::unique_ptr<ControlPlane>> cp = ControlPlane::Open(
+      *s.store, s.clock, ControlOptions{s.options.teams, s.options.scheduler, s.options.lost_node_jobs});
   if (!cp) return Fail(cp.error());
   s.cp = std::move(*cp);
+  Result<std::unique_ptr<LogBook>> logs = LogBook::Open(s.options.data_dir + "/logs");
+  if (!logs) return Fail(logs.error());
+  s.logs = std::move(*logs);
   s.tokens = std::make_unique<TokenBook>(*s.store);
   if (Result<bool> admin = s.tokens->EnsureAdmin(s.options.data_dir + "/admin.token"); !admin) {
     return Fail(admin.error());
@@ -443,6 +734,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options) {
     std::lock_guard lock(s.mu);  // the control plane's lock is held: only enqueue
     s.dirty.insert(node);
     s.cv.notify_all();
+  });
+  s.job_end_subscription = s.cp->Subscribe(std::numeric_limits<std::uint64_t>::max(), [&s](const Event& e) {
+    if (e.type != "job-ended") return true;
+    std::lock_guard lock(s.mu);  // the control plane's lock is held: only enqueue
+    s.log_dirty.insert(e.data.value("job", std::uint64_t{0}));
+    s.cv.notify_all();
+    return true;
   });
   net::Router router;
   if (Result<void> r = s.AddRoutes(router); !r) return Fail(r.error());
@@ -482,6 +780,7 @@ void ApiServer::Stop() {
   if (s.scheduler_thread.joinable()) s.scheduler_thread.join();
   if (s.notifier_thread.joinable()) s.notifier_thread.join();
   s.cp->OnDesiredChange(nullptr);
+  s.cp->Unsubscribe(s.job_end_subscription);
   s.store->Close();
   s.http.reset();
 }

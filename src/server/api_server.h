@@ -4,7 +4,8 @@
 // Threads: the HTTP server's workers run the handlers (which never block: a long poll parks a
 // ResponseWriter); one scheduler thread runs a pass whenever something changed (submit, cancel,
 // report, registration) and at least every `schedule_interval`; one notifier thread answers
-// parked long polls when a node's desired state changes.
+// parked long polls when a node's desired state changes and parked `logs --follow` reads when a
+// job's output grows or the job ends. Event streams (/v1/events) are fed by the control plane.
 //
 // Thread-safety: Start/Stop from one thread; everything else is internal.
 #pragma once
@@ -17,6 +18,7 @@
 #include "common/error.h"
 #include "sched/quota.h"
 #include "sched/scheduler.h"
+#include "server/control_plane.h"
 
 namespace gpuslice::server {
 
@@ -31,6 +33,7 @@ struct ApiOptions {
   // A node whose agent has neither polled nor reported for this long is lost: its jobs are
   // requeued and it must register again (and is fenced: it first gets an empty desired state).
   std::chrono::milliseconds node_grace{30'000};
+  LostNodeJobs lost_node_jobs = LostNodeJobs::kRequeue;  // requeue, or fail (work that must not run twice)
   // Handlers that change state wait for the store's durable commit; with more threads, more
   // submits share one group commit (14k submits/s with 16 threads vs 4k with 2, api_benchmark).
   int http_threads = 16;

@@ -3,6 +3,7 @@
 // data dir.
 #include "server/api_server.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "net/http_client.h"
@@ -77,6 +79,40 @@ class ApiServerTest : public ::testing::Test {
     }
     ADD_FAILURE() << "job " << id << " never reached " << phase << ": " << j.dump();
     return j;
+  }
+
+  // Registers node `name` (one A100-80GB) with `token`.
+  void Register(const std::string& token, const std::string& name = "n1") {
+    ASSERT_EQ(Call("POST", "/v1/agent/register", token,
+                   json{{"node", name}, {"gpu_model", "A100-80GB"}, {"gpus", 1}}.dump())
+                  .status,
+              200);
+  }
+  std::uint64_t Submit(const std::string& token, const std::string& profile = "1g.10gb") {
+    const net::Response r =
+        Call("POST", "/v1/jobs", token, json{{"profile", profile}, {"command", {"x"}}}.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body).value("id", std::uint64_t{0});
+  }
+  // The events of GET /v1/events`query` as `token` sees them, until `count` arrived.
+  std::vector<json> Events(const std::string& token, const std::string& query, std::size_t count,
+                           const net::HeaderMap& extra = {}) {
+    auto client = net::HttpClient::Create(server_->url()).value();
+    std::vector<json> out;
+    net::HeaderMap headers = extra;
+    headers["Authorization"] = "Bearer " + token;
+    const Result<void> r = client->Stream(
+        "/v1/events" + query,
+        [&](const net::SseEvent& e) {
+          json j = json::parse(e.data);
+          EXPECT_EQ(j["type"], e.event);
+          EXPECT_EQ(std::to_string(j["seq"].get<std::uint64_t>()), e.id);
+          out.push_back(std::move(j));
+          return out.size() < count;
+        },
+        headers);
+    EXPECT_TRUE(r) << r.error().message;  // ended by the callback
+    return out;
   }
 
   std::string dir_;
@@ -186,6 +222,216 @@ TEST_F(ApiServerTest, ARestartKeepsJobsAndTokens) {
   EXPECT_EQ(after["slices"], before["slices"]);
   EXPECT_EQ(Call("GET", "/metrics", admin_).status, 200);
   EXPECT_THAT(Call("GET", "/metrics", admin_).body, HasSubstr("gpuslice_jobs{phase=\"running\"} 1"));
+}
+
+TEST_F(ApiServerTest, ShippedOutputIsReadFromAnyOffsetAndFollowedUntilTheJobEnds) {
+  const std::string nlp = Token("team", "alice", "nlp");
+  const std::string vision = Token("team", "victor", "vision");
+  const std::string node = Token("node", "node-1");
+  Register(node, "n1");
+  Register(node, "n2");
+  const std::uint64_t id = Submit(nlp, "7g.80gb");
+  const json running = WaitForPhase(id, "running", nlp);
+  const std::string on = running["slices"][0]["node"];
+  const std::string other = on == "n1" ? "n2" : "n1";
+  const std::string ship = fmt::format("/v1/agent/logs?node={}&job={}&offset=", on, id);
+
+  EXPECT_EQ(json::parse(Call("POST", ship + "0", node, "hello\n").body)["size"], 6);
+  EXPECT_EQ(json::parse(Call("POST", ship + "0", node, "hello\n").body)["size"], 6);  // a retry
+  const net::Response gap = Call("POST", ship + "9", node, "x");
+  EXPECT_EQ(gap.status, 409);
+  EXPECT_EQ(json::parse(gap.body)["size"], 6);
+  const net::Response elsewhere =
+      Call("POST", fmt::format("/v1/agent/logs?node={}&job={}&offset=6", other, id), node, "forged\n");
+  EXPECT_EQ(elsewhere.status, 409);
+  EXPECT_THAT(elsewhere.body, HasSubstr("runs on node " + on));
+  EXPECT_EQ(Call("POST", "/v1/agent/logs?node=n1&job=999&offset=0", node, "x").status, 404);
+
+  const std::string logs = fmt::format("/v1/jobs/{}/logs", id);
+  net::Response r = Call("GET", logs, nlp);
+  EXPECT_EQ(r.body, "hello\n");
+  EXPECT_EQ(r.Header("Gpuslice-Log-Offset"), "6");
+  EXPECT_EQ(r.Header("Gpuslice-Log-Complete"), "false");
+  EXPECT_EQ(Call("GET", logs + "?offset=2", nlp).body, "llo\n");
+  EXPECT_EQ(Call("GET", logs, vision).status, 404);  // another team's job
+  EXPECT_EQ(Call("GET", logs + "?offset=-1", nlp).status, 400);
+  EXPECT_EQ(Call("GET", logs + "?follow=maybe", nlp).status, 400);
+
+  // A follower parked at the end is woken by new output, then by the job's end.
+  std::thread agent([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_EQ(Call("POST", ship + "6", node, "world\n").status, 200);
+  });
+  r = Call("GET", logs + "?offset=6&follow=true", nlp);
+  agent.join();
+  EXPECT_EQ(r.body, "world\n");
+  EXPECT_EQ(r.Header("Gpuslice-Log-Offset"), "12");
+  std::thread ender([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    json report{{"node", on},
+                {"generation_applied", 0},
+                {"gpus", json::array()},
+                {"instances", json::array()},
+                {"workloads",
+                 json::array({{{"job_id", std::to_string(id)}, {"state", "exited"}, {"exit_code", 0}}})}};
+    EXPECT_EQ(Call("POST", "/v1/agent/report", node, report.dump()).status, 200);
+  });
+  r = Call("GET", logs + "?offset=12&follow=true", nlp);
+  ender.join();
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(r.Header("Gpuslice-Log-Complete"), "true");
+  EXPECT_EQ(r.Header("Gpuslice-Job-Phase"), "succeeded");
+}
+
+TEST_F(ApiServerTest, EventsStreamAJobsLifeAndATeamSeesOnlyItsOwn) {
+  const std::string nlp = Token("team", "alice", "nlp");
+  const std::string vision = Token("team", "victor", "vision");
+  const std::string node = Token("node", "node-1");
+  const std::uint64_t a = Submit(vision);
+  Register(node);
+  const std::uint64_t b = Submit(nlp);
+  WaitForPhase(a, "running", vision);
+  WaitForPhase(b, "running", nlp);
+
+  // Replayed from the start: nlp sees the node and its own job, never vision's.
+  const std::vector<json> seen = Events(nlp, "?after=0", 3);
+  ASSERT_EQ(seen.size(), 3u);
+  std::vector<std::string> what;
+  for (const json& e : seen) what.push_back(e["type"].get<std::string>() + ":" + e.value("team", "-"));
+  EXPECT_THAT(what,
+              ::testing::UnorderedElementsAre("node-registered:-", "job-submitted:nlp", "job-started:nlp"));
+  // The admin sees everything; Last-Event-ID resumes after the event it names.
+  const std::vector<json> all = Events(admin_, "?after=0", 5);
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[0]["type"], "job-submitted");
+  EXPECT_EQ(all[0]["job"], a);
+  const std::vector<json> resumed =
+      Events(admin_, "", 1, {{"Last-Event-ID", std::to_string(all[2]["seq"].get<std::uint64_t>())}});
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_EQ(resumed[0]["seq"], all[3]["seq"]);
+  // Live: a cancel arrives on an open stream.
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_EQ(Call("POST", fmt::format("/v1/jobs/{}/cancel", b), nlp).status, 200);
+  });
+  const std::vector<json> live = Events(nlp, "", 1);
+  canceller.join();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0]["type"], "job-ended");
+  EXPECT_EQ(live[0]["phase"], "cancelled");
+}
+
+TEST_F(ApiServerTest, AdminsCordonAndDrainNodesEveryoneSeesNodesTeamsAndMetrics) {
+  const std::string nlp = Token("team", "alice", "nlp");
+  const std::string node = Token("node", "node-1");
+  Register(node);
+  const json cordoned = json::parse(Call("POST", "/v1/nodes/n1/cordon", admin_).body);
+  EXPECT_EQ(cordoned["gpus"][0]["mode"], "cordoned");
+  const std::uint64_t id = Submit(nlp);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // several scheduling passes
+  EXPECT_EQ(json::parse(Call("GET", fmt::format("/v1/jobs/{}", id), nlp).body)["phase"], "pending");
+  EXPECT_EQ(Call("POST", "/v1/nodes/n1/uncordon", nlp).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/nodes/n9/drain", admin_).status, 404);
+  EXPECT_EQ(Call("POST", "/v1/nodes/n1/drain?gpu=3", admin_).status, 404);
+  EXPECT_EQ(Call("POST", "/v1/nodes/n1/drain?gpu=x", admin_).status, 400);
+  EXPECT_EQ(json::parse(Call("POST", "/v1/nodes/n1/uncordon", admin_).body)["gpus"][0]["mode"], "dynamic");
+  const json running = WaitForPhase(id, "running", nlp);
+
+  const json n1 = json::parse(Call("GET", "/v1/nodes/n1", nlp).body);
+  ASSERT_EQ(n1["gpus"][0]["instances"].size(), 1u);
+  EXPECT_EQ(n1["gpus"][0]["instances"][0]["job"], id);
+  EXPECT_EQ(n1["desired"]["workloads"].size(), 1u);
+  EXPECT_EQ(json::parse(Call("GET", "/v1/nodes", nlp).body)["nodes"].size(), 1u);
+  const json teams = json::parse(Call("GET", "/v1/teams", nlp).body)["teams"];
+  ASSERT_EQ(teams.size(), 3u);  // nlp, research (the cohort), vision
+  EXPECT_EQ(teams[0]["name"], "nlp");
+  EXPECT_EQ(teams[0]["classes"][0]["usage_mgpu"], 143);
+  EXPECT_EQ(teams[1]["kind"], "cohort");
+  EXPECT_EQ(teams[1]["classes"][0]["quota_mgpu"], 3000);
+
+  const std::string metrics = Call("GET", "/metrics", nlp).body;
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_queue_length 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_slices{state=\"busy\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_allocation_ratio 0.125\n"));  // 1 of 8 memory units
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_team_usage_mgpu{team=\"nlp\",gpu_class=\"A100-80GB\"} 143\n"));
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_job_wait_seconds_count 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("# TYPE gpuslice_scheduling_pass_seconds histogram"));
+  EXPECT_EQ(Call("GET", "/metrics", node).status, 403);
+}
+
+// Every endpoint, every kind of caller: who may (any answer but 403) and who may not (403).
+TEST_F(ApiServerTest, EveryEndpointChecksEveryRole) {
+  const std::string nlp = Token("team", "alice", "nlp");
+  const std::string node = Token("node", "node-1");
+  Register(node);
+  const std::uint64_t id = Submit(nlp);
+  WaitForPhase(id, "running", nlp);
+  const std::string job = fmt::format("/v1/jobs/{}", id);
+  const std::string report = json{
+      {"node", "n1"},
+      {"generation_applied", 0},
+      {"gpus", json::array()},
+      {"instances", json::array()},
+      {"workloads",
+       json::array()}}.dump();
+  struct Case {
+    std::string method, target, body;
+    std::set<std::string> allowed;  // of: none, forged, team, node, admin
+  };
+  const std::set<std::string> all{"none", "forged", "team", "node", "admin"};
+  const std::vector<Case> cases{
+      {"GET", "/healthz", "", all},
+      {"POST", "/v1/jobs", R"({"profile": "1g.10gb", "command": ["x"], "team": "nlp"})", {"team", "admin"}},
+      {"GET", "/v1/jobs", "", {"team", "admin"}},
+      {"GET", job, "", {"team", "admin"}},
+      {"GET", job + "/why", "", {"team", "admin"}},
+      {"GET", job + "/logs", "", {"team", "admin"}},
+      {"POST", "/v1/jobs/999/cancel", "", {"team", "admin"}},
+      {"POST", "/v1/tokens", R"({"role": "team", "name": "t", "team": "nlp"})", {"admin"}},
+      {"GET", "/v1/nodes", "", {"team", "admin"}},
+      {"GET", "/v1/nodes/n1", "", {"team", "admin"}},
+      {"POST", "/v1/nodes/n1/cordon", "", {"admin"}},
+      {"POST", "/v1/nodes/n1/drain", "", {"admin"}},
+      {"POST", "/v1/nodes/n1/uncordon", "", {"admin"}},
+      {"GET", "/v1/teams", "", {"team", "admin"}},
+      {"GET", "/metrics", "", {"team", "admin"}},
+      {"POST",
+       "/v1/agent/register",
+       R"({"node": "n1", "gpu_model": "A100-80GB", "gpus": 1})",
+       {"node", "admin"}},
+      {"GET", "/v1/agent/desired?node=n1&after=0", "", {"node", "admin"}},
+      {"POST", "/v1/agent/report", report, {"node", "admin"}},
+      {"POST", fmt::format("/v1/agent/logs?node=n1&job={}&offset=0", id), "", {"node", "admin"}},
+  };
+  const std::map<std::string, std::string> tokens{{"none", ""},
+                                                  {"forged", "gst_" + std::string(64, '0')},
+                                                  {"team", nlp},
+                                                  {"node", node},
+                                                  {"admin", admin_}};
+  for (const Case& c : cases) {
+    for (const auto& [role, token] : tokens) {
+      const int status = Call(c.method, c.target, token, c.body).status;
+      if (c.allowed.contains(role)) {
+        EXPECT_NE(status, 403) << role << " " << c.method << " " << c.target;
+        EXPECT_LT(status, 500) << role << " " << c.method << " " << c.target;
+      } else {
+        EXPECT_EQ(status, 403) << role << " " << c.method << " " << c.target;
+      }
+    }
+  }
+  // The event stream: allowed callers get a stream, the others a 403 before it starts.
+  for (const auto& [role, token] : tokens) {
+    auto client = net::HttpClient::Create(server_->url()).value();
+    net::HeaderMap h;
+    if (!token.empty()) h["Authorization"] = "Bearer " + token;
+    const Result<void> r = client->Stream(
+        "/v1/events?after=0", [](const net::SseEvent&) { return false; }, h);
+    const bool may = role == "team" || role == "admin";
+    EXPECT_EQ(static_cast<bool>(r), may) << role;
+    if (!r) {
+      EXPECT_THAT(r.error().message, HasSubstr("403")) << role;
+    }
+  }
 }
 
 }  // namespace

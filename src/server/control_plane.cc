@@ -104,12 +104,53 @@ ordered_json ToJson(const JobView& v) {
   return j;
 }
 
+ordered_json ToJson(const Event& e) {
+  ordered_json j{{"seq", e.seq}, {"time_ms", e.time_ms}, {"type", e.type}};
+  if (!e.team.empty()) j["team"] = e.team;
+  for (const auto& [k, v] : e.data.items()) j[k] = v;
+  return j;
+}
+
 ControlPlane::ControlPlane(store::StateStore& store, const Clock& clock, sched::QuotaTree quota,
                            sched::SchedulerOptions options)
     : store_(store),
       clock_(clock),
       scheduler_(std::make_unique<sched::Scheduler>(std::move(quota), options)),
-      first_generation_(static_cast<std::uint64_t>(std::max<std::int64_t>(1, NowMs()))) {}
+      first_generation_(static_cast<std::uint64_t>(std::max<std::int64_t>(1, NowMs()))),
+      // Event numbers keep growing across restarts (1,000 per millisecond of uptime before the
+      // next start could catch up), so a client's Last-Event-ID from before one is simply old.
+      next_event_seq_(first_generation_ * 1000) {}
+
+void ControlPlane::EmitLocked(std::string type, std::string team, ordered_json data) {
+  Event e{next_event_seq_++, NowMs(), std::move(type), std::move(team), std::move(data)};
+  for (auto it = sinks_.begin(); it != sinks_.end();) {
+    it = it->second(e) ? std::next(it) : sinks_.erase(it);
+  }
+  events_.push_back(std::move(e));
+  if (events_.size() > kKeptEvents) events_.pop_front();
+}
+
+void ControlPlane::EmitJobLocked(std::string type, const JobView& v) {
+  ordered_json data{{"job", v.id}, {"name", v.name}, {"phase", JobPhaseName(v.phase)}};
+  if (!v.slices.empty() && v.phase == JobPhase::kRunning) data["slices"] = SlicesJson(v.slices);
+  if (v.exit_code) data["exit_code"] = *v.exit_code;
+  EmitLocked(std::move(type), v.team, std::move(data));
+}
+
+std::uint64_t ControlPlane::Subscribe(std::uint64_t after, EventSink sink) {
+  std::lock_guard lock(mu_);
+  for (const Event& e : events_) {
+    if (e.seq > after && !sink(e)) return 0;
+  }
+  const std::uint64_t id = next_sink_++;
+  sinks_.emplace(id, std::move(sink));
+  return id;
+}
+
+void ControlPlane::Unsubscribe(std::uint64_t subscription) {
+  std::lock_guard lock(mu_);
+  sinks_.erase(subscription);
+}
 
 std::int64_t ControlPlane::NowMs() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch()).count();
@@ -120,6 +161,7 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::Open(store::StateStore& stor
   Result<sched::QuotaTree> quota = sched::QuotaTree::Build(options.teams);
   if (!quota) return Fail(quota.error().WithContext("teams"));
   std::unique_ptr<ControlPlane> cp(new ControlPlane(store, clock, std::move(*quota), options.scheduler));
+  cp->lost_node_jobs_ = options.lost_node_jobs;
   std::lock_guard lock(cp->mu_);
   if (Result<void> r = cp->Recover(); !r) return Fail(r.error());
   return cp;
@@ -136,6 +178,13 @@ Result<void> ControlPlane::Recover() {
     }
     if (Result<void> r = AddNodeLocked({name, j["gpu_model"].get<std::string>(), j["gpus"].get<int>()}); !r)
       return r;
+    if (j.contains("held") && j["held"].is_object()) {
+      for (const auto& [gpu, mode] : j["held"].items()) {
+        const int index = std::atoi(gpu.c_str());
+        held_[name][index] = mode == "draining" ? sched::GpuMode::kDraining : sched::GpuMode::kCordoned;
+      }
+    }
+    ApplyHeldLocked(name);
   }
   if (auto it = snap->meta.find(std::string(kNextJobId)); it != snap->meta.end()) {
     next_job_id_ = std::max<std::uint64_t>(1, std::strtoull(it->second.c_str(), nullptr, 10));
@@ -208,14 +257,239 @@ Result<void> ControlPlane::RegisterNode(const NodeSpec& node) {
   }
   if (Result<void> r = AddNodeLocked(node); !r) return r;
   const NodeSpec& added = nodes_.at(node.name);
+  EmitLocked("node-registered", "",
+             {{"node", added.name}, {"gpu_model", added.gpu_model}, {"gpus", added.gpus}});
+  ApplyHeldLocked(added.name);  // an admin's cordon outlives the node's loss
   store::WriteBatch batch;
-  batch.Put(store::Collection::kNodes, added.name,
-            json{{"gpu_model", added.gpu_model}, {"gpus", added.gpus}}.dump());
+  batch.Put(store::Collection::kNodes, added.name, NodeRecordLocked(added.name));
   batch.AppendEvent("node-registered", json{{"node", added.name}}.dump());
   // The scheduler has the node already; a failed commit leaves it known until a restart, which
   // is harmless (the agent retries registering and gets the same answer).
   if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
   return {};
+}
+
+std::string ControlPlane::NodeRecordLocked(const std::string& name) const {
+  const NodeSpec& n = nodes_.at(name);
+  json j{{"gpu_model", n.gpu_model}, {"gpus", n.gpus}};
+  if (const auto h = held_.find(name); h != held_.end() && !h->second.empty()) {
+    for (const auto& [gpu, mode] : h->second) j["held"][std::to_string(gpu)] = sched::GpuModeName(mode);
+  }
+  return j.dump();
+}
+
+void ControlPlane::ApplyHeldLocked(const std::string& name) {
+  const auto h = held_.find(name);
+  const auto n = node_ids_.find(name);
+  if (h == held_.end() || n == node_ids_.end()) return;
+  const sched::Node& node = scheduler_->node(n->second);
+  for (const auto& [gpu, mode] : h->second) {
+    if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size())) {
+      (void)scheduler_->SetGpuMode(node.gpus[static_cast<std::size_t>(gpu)], mode, NowMs());
+    }
+  }
+}
+
+Result<NodeAction> ParseNodeAction(std::string_view text) {
+  if (text == "cordon") return NodeAction::kCordon;
+  if (text == "drain") return NodeAction::kDrain;
+  if (text == "uncordon") return NodeAction::kUncordon;
+  return Fail(ErrorCode::kInvalidArgument, "'{}' is not a node action (cordon, drain, uncordon)",
+              text.substr(0, 64));
+}
+
+Result<NodeView> ControlPlane::SetNodeMode(std::string_view name, std::optional<int> gpu, NodeAction action) {
+  std::lock_guard lock(mu_);
+  const auto n = node_ids_.find(name);
+  if (n == node_ids_.end()) return Fail(ErrorCode::kNotFound, "no node '{}'", name);
+  const std::string node_name(name);
+  const sched::Node& node = scheduler_->node(n->second);
+  const int gpus = static_cast<int>(node.gpus.size());
+  if (gpu && (*gpu < 0 || *gpu >= gpus)) {
+    return Fail(ErrorCode::kNotFound, "node {} has no GPU {} (it has {})", name, *gpu, gpus);
+  }
+  // The change is decided on a copy, made durable, then applied: a failed commit changes nothing.
+  std::map<int, sched::GpuMode> held = held_[node_name];
+  for (int g = 0; g < gpus; ++g) {
+    if (gpu && g != *gpu) continue;
+    if (action == NodeAction::kUncordon) {
+      held.erase(g);
+    } else {
+      held[g] = action == NodeAction::kDrain ? sched::GpuMode::kDraining : sched::GpuMode::kCordoned;
+    }
+  }
+  std::swap(held_[node_name], held);
+  const std::string record = NodeRecordLocked(node_name);
+  std::swap(held_[node_name], held);
+  store::WriteBatch batch;
+  batch.Put(store::Collection::kNodes, node_name, record);
+  const std::string_view verb = action == NodeAction::kCordon  ? "cordon"
+                                : action == NodeAction::kDrain ? "drain"
+                                                               : "uncordon";
+  ordered_json data{{"node", node_name}, {"action", verb}};
+  if (gpu) data["gpu"] = *gpu;
+  batch.AppendEvent("node-mode", data.dump());
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  bool changed = false;
+  for (int g = 0; g < gpus; ++g) {
+    if (gpu && g != *gpu) continue;
+    const sched::GpuRef ref = node.gpus[static_cast<std::size_t>(g)];
+    const sched::GpuMode mode = action == NodeAction::kCordon  ? sched::GpuMode::kCordoned
+                                : action == NodeAction::kDrain ? sched::GpuMode::kDraining
+                                                               : scheduler_->gpu(ref).base_mode;
+    Result<std::vector<sched::Decision>> d = scheduler_->SetGpuMode(ref, mode, NowMs());
+    changed = changed || (d && !d->empty());
+  }
+  held_[node_name] = std::move(held);
+  if (held_[node_name].empty()) held_.erase(node_name);
+  EmitLocked("node-mode", "", std::move(data));
+  if (changed) BumpLocked(node_name);  // idle instances were destroyed
+  return NodeViewLocked(nodes_.at(node_name));
+}
+
+NodeView ControlPlane::NodeViewLocked(const NodeSpec& spec) const {
+  NodeView v;
+  v.spec = spec;
+  v.generation = generation_.find(spec.name)->second;
+  v.last_seen_ms = last_seen_ms_.find(spec.name)->second;
+  const api::ActualNodeState* actual = nullptr;
+  if (const auto a = actual_.find(spec.name); a != actual_.end()) {
+    actual = &a->second;
+    v.generation_applied = actual->generation_applied;
+  }
+  const sched::Node& node = scheduler_->node(node_ids_.find(spec.name)->second);
+  for (const sched::GpuRef ref : node.gpus) {
+    const sched::Gpu& gpu = scheduler_->gpu(ref);
+    GpuView g;
+    g.index = gpu.index;
+    g.mode = std::string(sched::GpuModeName(gpu.mode));
+    g.base_mode = std::string(sched::GpuModeName(gpu.base_mode));
+    for (const sched::Instance& inst : gpu.instances) {
+      InstanceView iv;
+      iv.profile = gpu.model->profiles[static_cast<std::size_t>(inst.placement.profile)].name;
+      iv.start = inst.placement.start;
+      if (inst.job.valid()) {
+        if (const auto j = job_of_sched_.find(inst.job.value()); j != job_of_sched_.end()) iv.job = j->second;
+      }
+      if (actual != nullptr) {
+        for (const api::ActualInstance& ai : actual->instances) {
+          if (ai.gpu_index == g.index && ai.profile == iv.profile && ai.start == iv.start) iv.busy = ai.busy;
+        }
+      }
+      g.instances.push_back(std::move(iv));
+    }
+    if (gpu.whole_job.valid()) {
+      if (const auto j = job_of_sched_.find(gpu.whole_job.value()); j != job_of_sched_.end())
+        g.whole_job = j->second;
+    }
+    if (actual != nullptr) {
+      for (const api::ActualGpu& ag : actual->gpus) {
+        if (ag.index == g.index) g.health = std::string(api::GpuHealthName(ag.health));
+      }
+    }
+    v.gpus.push_back(std::move(g));
+  }
+  return v;
+}
+
+std::vector<NodeView> ControlPlane::NodeViews() const {
+  std::lock_guard lock(mu_);
+  std::vector<NodeView> out;
+  for (const auto& [name, spec] : nodes_) out.push_back(NodeViewLocked(spec));
+  return out;
+}
+
+Result<NodeView> ControlPlane::NodeViewOf(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  const auto it = nodes_.find(name);
+  if (it == nodes_.end()) return Fail(ErrorCode::kNotFound, "no node '{}'", name);
+  return NodeViewLocked(it->second);
+}
+
+std::vector<TeamView> ControlPlane::Teams() const {
+  std::lock_guard lock(mu_);
+  const sched::QuotaTree& q = scheduler_->quota();
+  std::map<std::string, std::pair<int, int>> jobs;  // team -> running, pending
+  for (const auto& [id, e] : jobs_) {
+    if (e.view.phase == JobPhase::kRunning) ++jobs[e.view.team].first;
+    if (e.view.phase == JobPhase::kPending) ++jobs[e.view.team].second;
+  }
+  std::vector<TeamView> out;
+  for (int i = 0; i < q.node_count(); ++i) {
+    const sched::QuotaNodeId n(static_cast<std::uint64_t>(i) + 1);
+    TeamView t;
+    t.name = std::string(q.name(n));
+    t.team = q.is_team(n);
+    if (const sched::QuotaNodeId p = q.parent(n); p.valid()) t.parent = std::string(q.name(p));
+    t.weight = q.weight(n);
+    for (int c = 0; c < q.class_count(); ++c) {
+      const sched::ClassId cls(static_cast<std::uint64_t>(c) + 1);
+      const std::optional<sched::ClassQuota> quota = q.quota(n, cls);
+      const std::int64_t usage = q.Usage(n, cls).value_or(MilliGpu(0)).value();
+      if (!quota && usage == 0) continue;
+      TeamView::Class tc;
+      tc.gpu_class = std::string(q.class_name(cls));
+      tc.usage = usage;
+      tc.quota = q.SubtreeQuota(n, cls).value_or(MilliGpu(0)).value();
+      tc.available = q.Available(n, cls).value_or(MilliGpu(0)).value();
+      tc.borrowing = q.IsBorrowing(n, cls).value_or(false);
+      if (quota) {
+        tc.nominal = quota->nominal.value();
+        if (quota->borrowing_limit) tc.borrowing_limit = quota->borrowing_limit->value();
+        if (quota->lending_limit) tc.lending_limit = quota->lending_limit->value();
+      }
+      t.classes.push_back(std::move(tc));
+    }
+    if (const auto j = jobs.find(t.name); j != jobs.end()) std::tie(t.running, t.pending) = j->second;
+    out.push_back(std::move(t));
+  }
+  std::sort(out.begin(), out.end(), [](const TeamView& a, const TeamView& b) { return a.name < b.name; });
+  return out;
+}
+
+ordered_json ToJson(const NodeView& v) {
+  ordered_json gpus = ordered_json::array();
+  for (const GpuView& g : v.gpus) {
+    ordered_json instances = ordered_json::array();
+    for (const InstanceView& i : g.instances) {
+      ordered_json j{{"profile", i.profile}, {"start", i.start}};
+      j["job"] = i.job ? ordered_json(*i.job) : ordered_json(nullptr);
+      if (i.busy) j["busy"] = *i.busy;
+      instances.push_back(std::move(j));
+    }
+    ordered_json j{{"index", g.index}, {"mode", g.mode}, {"base_mode", g.base_mode}};
+    if (!g.health.empty()) j["health"] = g.health;
+    j["instances"] = std::move(instances);
+    if (g.whole_job) j["whole_job"] = *g.whole_job;
+    gpus.push_back(std::move(j));
+  }
+  return ordered_json{{"name", v.spec.name},
+                      {"gpu_model", v.spec.gpu_model},
+                      {"gpu_count", v.spec.gpus},
+                      {"generation", v.generation},
+                      {"generation_applied", v.generation_applied},
+                      {"last_seen_ms", v.last_seen_ms},
+                      {"gpus", std::move(gpus)}};
+}
+
+ordered_json ToJson(const TeamView& t) {
+  ordered_json classes = ordered_json::array();
+  for (const TeamView::Class& c : t.classes) {
+    ordered_json j{{"gpu_class", c.gpu_class}, {"quota_mgpu", c.quota},         {"nominal_mgpu", c.nominal},
+                   {"usage_mgpu", c.usage},    {"available_mgpu", c.available}, {"borrowing", c.borrowing}};
+    if (c.borrowing_limit) j["borrowing_limit_mgpu"] = *c.borrowing_limit;
+    if (c.lending_limit) j["lending_limit_mgpu"] = *c.lending_limit;
+    classes.push_back(std::move(j));
+  }
+  ordered_json j{{"name", t.name}, {"kind", t.team ? "team" : "cohort"}};
+  j["parent"] = t.parent.empty() ? ordered_json(nullptr) : ordered_json(t.parent);
+  j["weight"] = t.weight;
+  j["classes"] = std::move(classes);
+  if (t.team) {
+    j["running_jobs"] = t.running;
+    j["pending_jobs"] = t.pending;
+  }
+  return j;
 }
 
 std::vector<NodeSpec> ControlPlane::Nodes() const {
@@ -287,6 +561,7 @@ Result<std::uint64_t> ControlPlane::Submit(api::JobSubmit spec) {
                 id.error().message);
   }
   const std::uint64_t out = v.id;
+  EmitJobLocked("job-submitted", v);
   job_of_sched_[id->value()] = v.id;
   jobs_.emplace(v.id, JobEntry{std::move(v), *id});
   return out;
@@ -353,6 +628,10 @@ Result<int> ControlPlane::Schedule() {
                   c.error().message);
     }
   }
+  for (std::uint64_t id : changed) {
+    const JobView& v = jobs_.at(id).view;
+    EmitJobLocked(v.phase == JobPhase::kRunning ? "job-started" : "job-preempted", v);
+  }
   for (const std::string& n : nodes) BumpLocked(n);
   return placed;
 }
@@ -405,6 +684,7 @@ Result<void> ControlPlane::Cancel(std::uint64_t id) {
   e.sched = JobId();
   const std::vector<SliceAt> where = e.view.slices;
   e.view = std::move(after);
+  EmitJobLocked("job-ended", e.view);
   for (const SliceAt& s : where) BumpLocked(s.node);
   return {};
 }
@@ -462,28 +742,42 @@ Result<std::vector<std::string>> ControlPlane::ExpireNodes(std::chrono::millisec
   }
   if (lost.empty()) return lost;
   store::WriteBatch batch;
-  std::vector<std::uint64_t> requeued;
+  std::map<std::string, std::vector<std::uint64_t>> requeued, failed;  // by lost node
   for (const std::string& name : lost) {
     const std::vector<JobId> back =
         scheduler_->RemoveNode(node_ids_.at(name), now).value_or(std::vector<JobId>{});
+    std::vector<std::uint64_t>& ids = requeued[name];
     for (const JobId j : back) {
       JobEntry& e = jobs_.at(job_of_sched_.at(j.value()));
-      e.view.phase = JobPhase::kPending;
-      e.view.slices.clear();
+      if (lost_node_jobs_ == LostNodeJobs::kFail) {
+        (void)scheduler_->Cancel(j, now);  // requeued by RemoveNode: pending, so this succeeds
+        job_of_sched_.erase(j.value());
+        e.sched = JobId();
+        e.view.phase = JobPhase::kFailed;
+        e.view.ended_ms = now;
+        failed[name].push_back(e.view.id);
+      } else {
+        e.view.phase = JobPhase::kPending;
+        e.view.slices.clear();
+        ids.push_back(e.view.id);
+      }
       batch.PutJob(RecordOf(e.view));
-      requeued.push_back(e.view.id);
     }
     batch.Delete(store::Collection::kNodes, name);
-    batch.AppendEvent("node-lost", json{{"node", name}, {"requeued", requeued}}.dump());
+    batch.AppendEvent("node-lost", json{{"node", name}, {"requeued", ids}, {"failed", failed[name]}}.dump());
   }
   if (Result<store::CommitInfo> c = store_.Apply(batch); !c) {
     return Fail(ErrorCode::kInternal, "lost nodes could not be recorded: {}", c.error().message);
   }
   for (const std::string& name : lost) {
+    EmitLocked("node-lost", "", {{"node", name}, {"requeued", requeued[name]}, {"failed", failed[name]}});
+    for (const std::uint64_t id : requeued[name]) EmitJobLocked("job-requeued", jobs_.at(id).view);
+    for (const std::uint64_t id : failed[name]) EmitJobLocked("job-ended", jobs_.at(id).view);
     nodes_.erase(name);
     node_ids_.erase(name);
     generation_.erase(name);
     last_seen_ms_.erase(name);
+    actual_.erase(name);
   }
   return lost;
 }
@@ -492,6 +786,7 @@ Result<void> ControlPlane::Report(const api::ActualNodeState& actual) {
   std::lock_guard lock(mu_);
   if (!node_ids_.contains(actual.node)) return Fail(ErrorCode::kNotFound, "no node '{}'", actual.node);
   last_seen_ms_[actual.node] = NowMs();
+  actual_[actual.node] = actual;
   const std::int64_t now = NowMs();
   store::WriteBatch batch;
   std::vector<std::pair<std::uint64_t, JobView>> ended;
@@ -523,6 +818,7 @@ Result<void> ControlPlane::Report(const api::ActualNodeState& actual) {
     e.sched = JobId();
     for (const SliceAt& s : e.view.slices) nodes.insert(s.node);
     e.view = std::move(v);
+    EmitJobLocked("job-ended", e.view);
   }
   for (const std::string& n : nodes) BumpLocked(n);
   return {};

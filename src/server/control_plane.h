@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -78,9 +79,74 @@ struct NodeSpec {
   int gpus = 0;
 };
 
+// Something that happened in the cluster, as /v1/events streams it. Kept in memory (the last
+// kKeptEvents), numbered by `seq`, which grows across restarts like generations do.
+//   job-submitted, job-started, job-preempted, job-requeued, job-ended (data.phase: succeeded,
+//   failed, cancelled), node-registered, node-lost, node-mode (cordon, drain, uncordon)
+struct Event {
+  std::uint64_t seq = 0;
+  std::int64_t time_ms = 0;
+  std::string type;
+  std::string team;  // a job's team; empty for cluster events (nodes)
+  nlohmann::ordered_json data;
+};
+nlohmann::ordered_json ToJson(const Event& e);
+
+// A node as `gpuslice node ls` and `top` show it: every GPU's mode and MIG instances, what the
+// agent last said about them.
+struct InstanceView {
+  std::string profile;
+  int start = 0;
+  std::optional<std::uint64_t> job;  // nullopt: idle (warm, kept for the next job that fits)
+  std::optional<bool> busy;          // the agent's last word: processes run on it
+};
+struct GpuView {
+  int index = 0;
+  std::string mode;       // dynamic, static, whole, cordoned, draining
+  std::string base_mode;  // what an uncordon returns to
+  std::vector<InstanceView> instances;
+  std::optional<std::uint64_t> whole_job;  // whole mode: the job holding the GPU
+  std::string health;                      // from the agent: ok, degraded, failed (empty: no report yet)
+};
+struct NodeView {
+  NodeSpec spec;
+  std::uint64_t generation = 0;          // of its desired state
+  std::uint64_t generation_applied = 0;  // the agent's last report
+  std::int64_t last_seen_ms = 0;
+  std::vector<GpuView> gpus;
+};
+nlohmann::ordered_json ToJson(const NodeView& node);
+
+// A team or cohort of the quota tree, with its quota and usage per GPU class, in milli-GPU.
+struct TeamView {
+  std::string name;
+  bool team = true;    // false: a cohort
+  std::string parent;  // empty: a root
+  std::int64_t weight = 1;
+  struct Class {
+    std::string gpu_class;
+    std::int64_t quota = 0;    // what the node's subtree holds (a team: its nominal quota)
+    std::int64_t nominal = 0;  // the node's own entry
+    std::int64_t usage = 0, available = 0;
+    std::optional<std::int64_t> borrowing_limit, lending_limit;
+    bool borrowing = false;
+  };
+  std::vector<Class> classes;
+  int running = 0, pending = 0;  // jobs (teams only)
+};
+nlohmann::ordered_json ToJson(const TeamView& team);
+
+enum class NodeAction { kCordon, kDrain, kUncordon };
+Result<NodeAction> ParseNodeAction(std::string_view text);  // cordon, drain, uncordon
+
+// What happens to the jobs of a node declared lost: back to the queue (they start again from
+// scratch elsewhere), or failed (for work that must not run twice).
+enum class LostNodeJobs { kRequeue, kFail };
+
 struct ControlOptions {
   std::vector<sched::QuotaNodeSpec> teams;  // the quota tree (from the server's config)
   sched::SchedulerOptions scheduler;
+  LostNodeJobs lost_node_jobs = LostNodeJobs::kRequeue;
 };
 
 class ControlPlane {
@@ -104,7 +170,17 @@ class ControlPlane {
   // Adds a node (or confirms one registered before with the same GPUs). kInvalidArgument for an
   // unknown model or a GPU count of 0 or over 64; kAlreadyExists for the same name with other GPUs.
   Result<void> RegisterNode(const NodeSpec& node);
-  std::vector<NodeSpec> Nodes() const;  // by name
+  std::vector<NodeSpec> Nodes() const;                       // by name
+  std::vector<NodeView> NodeViews() const;                   // by name
+  Result<NodeView> NodeViewOf(std::string_view node) const;  // kNotFound
+
+  // Cordon (no new work), drain (no new work, idle instances destroyed now, running jobs finish)
+  // or uncordon a node's GPUs — all of them, or the one with index `gpu`. Durable before it
+  // returns, and kept across restarts and an agent's re-registration. Errors: kNotFound (node,
+  // GPU), kUnavailable (the store).
+  Result<NodeView> SetNodeMode(std::string_view node, std::optional<int> gpu, NodeAction action);
+
+  std::vector<TeamView> Teams() const;  // the quota tree in name order
 
   // One scheduling pass; returns how many jobs it placed. Job changes are durable before return.
   Result<int> Schedule();
@@ -119,11 +195,19 @@ class ControlPlane {
   // kNotFound for an unknown node. A report also counts as a sign of life (Seen).
   Result<void> Report(const api::ActualNodeState& actual);
 
+  // Events: `sink` gets the kept events past `after` at once, then every new one, in order, on
+  // the thread that caused it, under the lock (it must only enqueue; it must not call back into
+  // the ControlPlane). A sink that returns false is dropped. Returns an id for Unsubscribe.
+  static constexpr std::size_t kKeptEvents = 4096;
+  using EventSink = std::function<bool(const Event&)>;
+  std::uint64_t Subscribe(std::uint64_t after, EventSink sink);
+  void Unsubscribe(std::uint64_t subscription);
+
   // Node liveness. An agent's long poll and reports mark its node seen; ExpireNodes removes the
-  // nodes not seen for `grace`: their jobs go back to the queue (durably), and the node is
-  // forgotten. An agent that comes back must register again and gets an empty desired state
-  // first, so it stops whatever it still runs (fencing) before it gets new work. Returns the
-  // nodes it removed.
+  // nodes not seen for `grace`: their jobs go back to the queue or fail (ControlOptions::
+  // lost_node_jobs), durably, and the node is forgotten. An agent that comes back must register
+  // again and gets an empty desired state first, so it stops whatever it still runs (fencing)
+  // before it gets new work. Returns the nodes it removed.
   void Seen(std::string_view node);
   Result<std::vector<std::string>> ExpireNodes(std::chrono::milliseconds grace);
 
@@ -143,6 +227,11 @@ class ControlPlane {
   store::JobRecord RecordOf(const JobView& view) const;
   std::int64_t NowMs() const;
   void BumpLocked(const std::string& node);
+  NodeView NodeViewLocked(const NodeSpec& spec) const;
+  std::string NodeRecordLocked(const std::string& node) const;
+  void ApplyHeldLocked(const std::string& node);
+  void EmitLocked(std::string type, std::string team, nlohmann::ordered_json data);
+  void EmitJobLocked(std::string type, const JobView& v);
 
   store::StateStore& store_;
   const Clock& clock_;
@@ -155,9 +244,16 @@ class ControlPlane {
   std::map<std::string, NodeId, std::less<>> node_ids_;
   std::map<std::string, std::uint64_t, std::less<>> generation_;
   std::map<std::string, std::int64_t, std::less<>> last_seen_ms_;
+  std::map<std::string, std::map<int, sched::GpuMode>, std::less<>> held_;  // cordoned/draining GPUs
+  std::map<std::string, api::ActualNodeState, std::less<>> actual_;         // last reports
   std::uint64_t next_job_id_ = 1;
   std::uint64_t first_generation_ = 1;
   std::function<void(const std::string&, std::uint64_t)> on_change_;
+  LostNodeJobs lost_node_jobs_ = LostNodeJobs::kRequeue;
+  std::deque<Event> events_;
+  std::uint64_t next_event_seq_ = 1;
+  std::map<std::uint64_t, EventSink> sinks_;
+  std::uint64_t next_sink_ = 1;
 };
 
 }  // namespace gpuslice::server

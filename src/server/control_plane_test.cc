@@ -189,6 +189,120 @@ TEST_F(ControlPlaneTest, ALostNodesJobsAreRequeuedAndItIsFencedWhenItReturns) {
   EXPECT_TRUE(cp->Desired("n1")->instances.empty());
 }
 
+TEST_F(ControlPlaneTest, UnderTheFailPolicyALostNodesJobsFailInsteadOfRunningTwice) {
+  ControlOptions o = Options();
+  o.lost_node_jobs = LostNodeJobs::kFail;
+  auto cp = ControlPlane::Open(store_, clock_, o).value();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  const std::uint64_t id = cp->Submit(Job("7g.80gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  clock_.Advance(std::chrono::seconds(40));
+  ASSERT_EQ(cp->ExpireNodes(std::chrono::seconds(30)).value(), std::vector<std::string>{"n1"});
+  EXPECT_EQ(cp->Get(id)->phase, JobPhase::kFailed);
+  EXPECT_EQ(store_.GetJob(id)->state, "failed");
+  ASSERT_TRUE(cp->RegisterNode({"n2", "A100-80GB", 1}));
+  EXPECT_EQ(cp->Schedule().value(), 0);  // nothing to run again
+  EXPECT_FALSE(cp->Cancel(id));          // it has ended
+}
+
+TEST_F(ControlPlaneTest, EventsTellAJobsLifeInOrderAndAreReplayedToLateSubscribers) {
+  auto cp = OpenCp();
+  std::vector<Event> seen;
+  cp->Subscribe(0, [&](const Event& e) {
+    seen.push_back(e);
+    return true;
+  });
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  const std::uint64_t id = cp->Submit(Job("3g.40gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  ASSERT_TRUE(cp->Report(Exited("n1", id, 3)));
+  std::vector<std::string> types;
+  for (const Event& e : seen) types.push_back(e.type);
+  EXPECT_EQ(types,
+            (std::vector<std::string>{"node-registered", "job-submitted", "job-started", "job-ended"}));
+  for (std::size_t i = 1; i < seen.size(); ++i) EXPECT_GT(seen[i].seq, seen[i - 1].seq);
+  EXPECT_EQ(seen[1].team, "nlp");
+  EXPECT_EQ(seen[0].team, "");  // a cluster event
+  const nlohmann::ordered_json ended = ToJson(seen[3]);
+  EXPECT_EQ(ended["job"], id);
+  EXPECT_EQ(ended["phase"], "failed");
+  EXPECT_EQ(ended["exit_code"], 3);
+  EXPECT_EQ(ToJson(seen[2])["slices"][0]["profile"], "3g.40gb");
+
+  // A late subscriber gets what it missed past its last seq, then new events; false unsubscribes.
+  std::vector<std::uint64_t> late;
+  cp->Subscribe(seen[1].seq, [&](const Event& e) {
+    late.push_back(e.seq);
+    return late.size() < 3;
+  });
+  EXPECT_EQ(late, (std::vector<std::uint64_t>{seen[2].seq, seen[3].seq}));
+  ASSERT_TRUE(cp->Submit(Job("1g.10gb")));
+  ASSERT_TRUE(cp->Submit(Job("1g.10gb")));
+  EXPECT_EQ(late.size(), 3u);
+  EXPECT_EQ(seen.size(), 6u);
+}
+
+TEST_F(ControlPlaneTest, CordonKeepsNewWorkOffDrainDestroysIdleSlicesAndBothSurviveARestart) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 2}));
+  const std::uint64_t a = cp->Submit(Job("3g.40gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  ASSERT_TRUE(cp->Report(Exited("n1", a, 0)));  // its slice stays, warm and idle
+  ASSERT_EQ(cp->NodeViewOf("n1")->gpus[0].instances.size(), 1u);
+  EXPECT_FALSE(cp->NodeViewOf("n1")->gpus[0].instances[0].job);
+
+  // Cordon GPU 0: the next job lands on GPU 1 although GPU 0 has a warm slice that fits.
+  const NodeView cordoned = cp->SetNodeMode("n1", 0, NodeAction::kCordon).value();
+  EXPECT_EQ(cordoned.gpus[0].mode, "cordoned");
+  EXPECT_EQ(cordoned.gpus[1].mode, "dynamic");
+  const std::uint64_t b = cp->Submit(Job("3g.40gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  EXPECT_EQ(cp->Get(b)->slices[0].gpu, 1);
+
+  // Drain the whole node: the idle slice on GPU 0 goes at once, the running job stays.
+  const std::uint64_t before = cp->Desired("n1")->generation;
+  const NodeView drained = cp->SetNodeMode("n1", std::nullopt, NodeAction::kDrain).value();
+  EXPECT_EQ(drained.gpus[0].mode, "draining");
+  EXPECT_TRUE(drained.gpus[0].instances.empty());
+  EXPECT_EQ(drained.gpus[1].instances.size(), 1u);
+  EXPECT_GT(cp->Desired("n1")->generation, before);
+  EXPECT_EQ(cp->Get(b)->phase, JobPhase::kRunning);
+  const std::uint64_t c = cp->Submit(Job("1g.10gb")).value();
+  EXPECT_EQ(cp->Schedule().value(), 0);
+  EXPECT_EQ(cp->Get(c)->phase, JobPhase::kPending);
+
+  // After a restart the node is still draining; uncordon lets the pending job in.
+  cp.reset();
+  cp = OpenCp();
+  EXPECT_EQ(cp->NodeViewOf("n1")->gpus[1].mode, "draining");
+  EXPECT_EQ(cp->Schedule().value(), 0);
+  ASSERT_TRUE(cp->SetNodeMode("n1", std::nullopt, NodeAction::kUncordon));
+  EXPECT_EQ(cp->Schedule().value(), 1);
+  EXPECT_EQ(cp->NodeViewOf("n1")->gpus[0].mode, "dynamic");
+
+  EXPECT_EQ(cp->SetNodeMode("n1", 2, NodeAction::kCordon).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(cp->SetNodeMode("n9", std::nullopt, NodeAction::kCordon).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(ParseNodeAction("evict").error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(ControlPlaneTest, TeamsShowQuotaAndUsageInMilliGpu) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  ASSERT_TRUE(cp->Submit(Job("3g.40gb")));
+  ASSERT_TRUE(cp->Submit(Job("7g.80gb")));
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  const std::vector<TeamView> teams = cp->Teams();
+  ASSERT_EQ(teams.size(), 1u);
+  EXPECT_EQ(teams[0].name, "nlp");
+  EXPECT_EQ(teams[0].running, 1);
+  EXPECT_EQ(teams[0].pending, 1);
+  ASSERT_EQ(teams[0].classes.size(), 1u);
+  EXPECT_EQ(teams[0].classes[0].gpu_class, "A100-80GB");
+  EXPECT_EQ(teams[0].classes[0].nominal, 2000);
+  EXPECT_EQ(teams[0].classes[0].usage, 500);  // a 3g.40gb: max(3/7, 4/8) of an A100-80GB
+  EXPECT_EQ(ToJson(teams[0])["classes"][0]["usage_mgpu"], teams[0].classes[0].usage);
+}
+
 TEST(ControlPlaneSqliteTest, SurvivesAReopenOfTheDatabase) {
   const std::string dir = ::testing::TempDir() + "/cp-sqlite-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);

@@ -1,0 +1,431 @@
+// gpuslice logs, node, team, events, top: the client commands about the cluster as a whole and
+// about a job's output (docs/api.md has the endpoints they call).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/client_commands.h"
+#include "cli/table.h"
+#include "mig/catalog.h"
+#include "net/http_client.h"
+
+namespace gpuslice::cli {
+namespace {
+
+using nlohmann::json;
+
+// 1500 mGPU -> "1.5"; 143 -> "0.143".
+std::string Gpus(std::int64_t mgpu) {
+  std::string s = fmt::format("{}.{:03}", mgpu / 1000, std::abs(mgpu % 1000));
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return mgpu < 0 && mgpu > -1000 ? "-" + s : s;
+}
+
+std::string Ago(std::int64_t then_ms) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  const std::int64_t s = std::max<std::int64_t>(0, (now - then_ms) / 1000);
+  return s < 120 ? fmt::format("{}s ago", s) : fmt::format("{}m ago", s / 60);
+}
+
+// One GPU as a row of its memory units: each instance a run of one letter per unit (its job's
+// slices in upper case, idle warm slices in lower case), free units as '.'.
+//   [AAAA.bb.] = a 4-unit instance running a job, a 2-unit idle one, two free units.
+std::string Bar(const std::string& gpu_model, const json& gpu, std::map<std::uint64_t, char>& letters) {
+  const Result<mig::ResolvedGpu> model = mig::Catalog::BuiltIn().Resolve(gpu_model);
+  if (!model || model->model->memory_units == 0) {
+    return gpu.contains("whole_job") ? fmt::format("[whole: job {}]", gpu["whole_job"].get<std::uint64_t>())
+                                     : "[whole: free]";
+  }
+  std::string bar(static_cast<std::size_t>(model->model->memory_units), '.');
+  char next_idle = 'a';
+  for (const json& inst : gpu.value("instances", json::array())) {
+    const mig::Profile* p = model->model->FindProfile(inst.value("profile", ""));
+    if (p == nullptr) continue;
+    char c = next_idle;
+    if (inst.contains("job") && inst["job"].is_number_unsigned()) {
+      const std::uint64_t job = inst["job"].get<std::uint64_t>();
+      if (!letters.contains(job)) letters[job] = static_cast<char>('A' + letters.size() % 26);
+      c = letters[job];
+    } else {
+      next_idle = next_idle == 'z' ? 'a' : static_cast<char>(next_idle + 1);
+    }
+    const int start = inst.value("start", 0);
+    for (int u = start; u < start + p->size_units && u < static_cast<int>(bar.size()); ++u) {
+      bar[static_cast<std::size_t>(u)] = c;
+    }
+  }
+  return "[" + bar + "]";
+}
+
+// GET target as raw bytes with headers (for logs); errors carry the server's message.
+Result<net::Response> Raw(const ClientSettings& to, net::HttpClient& client, const std::string& target) {
+  net::ClientRequest req;
+  req.target = target;
+  req.headers["Authorization"] = "Bearer " + to.token;
+  Result<net::Response> r = client.Do(req);
+  if (!r) return Fail(r.error().WithContext(to.server));
+  if (r->status != 200) {
+    const json j = json::parse(r->body, nullptr, false);
+    std::string message = r->body;
+    if (!j.is_discarded() && j.contains("error")) message = j["error"].value("message", r->body);
+    return Fail(r->status == 400 ? ErrorCode::kInvalidArgument : ErrorCode::kFailedPrecondition, "{} ({})",
+                message, r->status);
+  }
+  return r;
+}
+
+void AddLogs(CLI::App& app, int* exit_code) {
+  struct Flags {
+    ClientFlags conn;
+    std::uint64_t id = 0;
+    bool follow = false;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* c =
+      app.add_subcommand("logs", "Print a job's output (stdout and stderr, as the agent shipped it)");
+  AddClientFlags(c, f->conn);
+  c->add_option("job", f->id, "Job id")->required();
+  c->add_flag("-f,--follow", f->follow, "Keep printing new output until the job ends");
+  c->callback([f, exit_code] {
+    Result<ClientSettings> to = ResolveClientSettings(f->conn.server, f->conn.token);
+    if (!to) {
+      *exit_code = ReportError(to.error());
+      return;
+    }
+    Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(to->server);
+    if (!client) {
+      *exit_code = ReportError(client.error());
+      return;
+    }
+    std::uint64_t offset = 0;
+    for (;;) {
+      Result<net::Response> r = Raw(*to, **client,
+                                    fmt::format("/v1/jobs/{}/logs?offset={}{}", f->id, offset,
+                                                f->follow ? "&follow=true&timeout_ms=20000" : ""));
+      if (!r) {
+        *exit_code = ReportError(r.error());
+        return;
+      }
+      std::cout.write(r->body.data(), static_cast<std::streamsize>(r->body.size()));
+      std::cout.flush();
+      offset = std::strtoull(r->Header("Gpuslice-Log-Offset").value_or("0").c_str(), nullptr, 10);
+      const std::uint64_t size =
+          std::strtoull(r->Header("Gpuslice-Log-Size").value_or("0").c_str(), nullptr, 10);
+      if (r->Header("Gpuslice-Log-Complete").value_or("") == "true") return;
+      if (!f->follow && offset >= size) return;
+    }
+  });
+}
+
+void AddNode(CLI::App& app, int* exit_code) {
+  struct Flags {
+    ClientFlags conn;
+    std::string node;
+    int gpu = -1;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* node = app.add_subcommand("node", "Nodes and their GPUs: list, show, cordon, drain, uncordon");
+  node->require_subcommand(1);
+
+  CLI::App* ls = node->add_subcommand("ls", "List nodes: GPUs, modes, slices, last sign of life");
+  AddClientFlags(ls, f->conn);
+  ls->add_flag("--json", f->conn.json, "Print the server's JSON");
+  ls->callback([f, exit_code] {
+    Result<json> r = Call(f->conn, "GET", "/v1/nodes");
+    if (!r) {
+      *exit_code = ReportError(r.error());
+      return;
+    }
+    if (f->conn.json) {
+      std::cout << r->dump(2) << '\n';
+      return;
+    }
+    Table t({"NODE", "MODEL", "GPUS", "MODES", "SLICES BUSY/IDLE", "APPLIED", "SEEN"});
+    for (const json& n : (*r)["nodes"]) {
+      std::map<std::string, int> modes;
+      int busy = 0, idle = 0;
+      for (const json& g : n["gpus"]) {
+        ++modes[g.value("mode", "?")];
+        for (const json& i : g["instances"]) (i["job"].is_null() ? idle : busy) += 1;
+      }
+      std::string mode_text;
+      for (const auto& [m, k] : modes)
+        mode_text += fmt::format("{}{} {}", mode_text.empty() ? "" : ", ", k, m);
+      const bool current = n.value("generation_applied", 0ULL) == n.value("generation", 0ULL);
+      t.AddRow({n.value("name", ""), n.value("gpu_model", ""), std::to_string(n.value("gpu_count", 0)),
+                mode_text, fmt::format("{}/{}", busy, idle), current ? "yes" : "catching up",
+                Ago(n.value("last_seen_ms", std::int64_t{0}))});
+    }
+    std::cout << t.Render();
+  });
+
+  CLI::App* show = node->add_subcommand("show", "One node: each GPU's mode and MIG slices");
+  AddClientFlags(show, f->conn);
+  show->add_option("node", f->node, "Node name")->required();
+  show->add_flag("--json", f->conn.json, "Print the server's JSON (with its desired state)");
+  show->callback([f, exit_code] {
+    Result<json> r = Call(f->conn, "GET", "/v1/nodes/" + net::PercentEncode(f->node));
+    if (!r) {
+      *exit_code = ReportError(r.error());
+      return;
+    }
+    if (f->conn.json) {
+      std::cout << r->dump(2) << '\n';
+      return;
+    }
+    std::cout << fmt::format("node {}: {} x {}, seen {}\n", r->value("name", ""), r->value("gpu_count", 0),
+                             r->value("gpu_model", ""), Ago(r->value("last_seen_ms", std::int64_t{0})));
+    std::map<std::uint64_t, char> letters;
+    Table t({"GPU", "MODE", "HEALTH", "UNITS", "SLICES"});
+    for (const json& g : (*r)["gpus"]) {
+      std::string slices;
+      for (const json& i : g["instances"]) {
+        slices +=
+            fmt::format("{}{}@{} {}", slices.empty() ? "" : ", ", i.value("profile", ""), i.value("start", 0),
+                        i["job"].is_null() ? "idle" : fmt::format("job {}", i["job"].get<std::uint64_t>()));
+      }
+      t.AddRow({std::to_string(g.value("index", 0)), g.value("mode", ""), g.value("health", "-"),
+                Bar(r->value("gpu_model", ""), g, letters), slices.empty() ? "-" : slices});
+    }
+    std::cout << t.Render();
+  });
+
+  for (const char* action : {"cordon", "drain", "uncordon"}) {
+    const std::string verb = action;
+    const std::string help =
+        verb == "cordon"  ? "Let no new work onto a node (or one --gpu); running work stays"
+        : verb == "drain" ? "Cordon, and destroy idle slices now; running jobs finish (admin)"
+                          : "Take new work again (admin)";
+    CLI::App* c = node->add_subcommand(verb, help);
+    AddClientFlags(c, f->conn);
+    c->add_option("node", f->node, "Node name")->required();
+    c->add_option("--gpu", f->gpu, "Only this GPU (index on the node)")->check(CLI::Range(0, 63));
+    c->callback([f, exit_code, verb] {
+      std::string target = fmt::format("/v1/nodes/{}/{}", net::PercentEncode(f->node), verb);
+      if (f->gpu >= 0) target += fmt::format("?gpu={}", f->gpu);
+      Result<json> r = Call(f->conn, "POST", target);
+      if (!r) {
+        *exit_code = ReportError(r.error());
+        return;
+      }
+      std::string modes;
+      for (const json& g : (*r)["gpus"]) {
+        modes +=
+            fmt::format("{}GPU {} {}", modes.empty() ? "" : ", ", g.value("index", 0), g.value("mode", ""));
+      }
+      std::cout << fmt::format("node {}: {}\n", f->node, modes);
+    });
+  }
+}
+
+void AddTeam(CLI::App& app, int* exit_code) {
+  auto f = std::make_shared<ClientFlags>();
+  CLI::App* team = app.add_subcommand("team", "Teams and their quotas");
+  team->require_subcommand(1);
+  CLI::App* ls = team->add_subcommand("ls", "Teams and cohorts: quota, usage and what is free, in GPUs");
+  AddClientFlags(ls, *f);
+  ls->add_flag("--json", f->json, "Print the server's JSON (amounts in milli-GPU)");
+  ls->callback([f, exit_code] {
+    Result<json> r = Call(*f, "GET", "/v1/teams");
+    if (!r) {
+      *exit_code = ReportError(r.error());
+      return;
+    }
+    if (f->json) {
+      std::cout << r->dump(2) << '\n';
+      return;
+    }
+    Table t({"TEAM", "IN", "GPU CLASS", "QUOTA", "USED", "FREE", "BORROWING", "RUNNING", "PENDING"});
+    for (const json& team : (*r)["teams"]) {
+      const bool is_team = team.value("kind", "") == "team";
+      const std::string parent = team["parent"].is_string() ? team["parent"].get<std::string>() : "-";
+      const std::string name = is_team ? team.value("name", "") : team.value("name", "") + " (cohort)";
+      const json classes = team.value("classes", json::array());
+      if (classes.empty()) {
+        t.AddRow({name, parent, "-", "-", "-", "-", "-",
+                  is_team ? std::to_string(team.value("running_jobs", 0)) : "",
+                  is_team ? std::to_string(team.value("pending_jobs", 0)) : ""});
+      }
+      for (const json& c : classes) {
+        t.AddRow({name, parent, c.value("gpu_class", ""), Gpus(c.value("quota_mgpu", std::int64_t{0})),
+                  Gpus(c.value("usage_mgpu", std::int64_t{0})),
+                  Gpus(c.value("available_mgpu", std::int64_t{0})),
+                  c.value("borrowing", false) ? "yes" : "no",
+                  is_team ? std::to_string(team.value("running_jobs", 0)) : "",
+                  is_team ? std::to_string(team.value("pending_jobs", 0)) : ""});
+      }
+    }
+    std::cout << t.Render();
+  });
+}
+
+void AddEvents(CLI::App& app, int* exit_code) {
+  struct Flags {
+    ClientFlags conn;
+    std::uint64_t after = 0;
+    bool replay = false;
+    int count = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* c = app.add_subcommand("events", "Stream cluster events as they happen (jobs, nodes)");
+  AddClientFlags(c, f->conn);
+  c->add_option("--after", f->after, "First replay the kept events after this seq");
+  c->add_flag("--replay", f->replay, "First replay every event the server still keeps");
+  c->add_option("--count", f->count, "Stop after this many events (0: until Ctrl-C)")
+      ->check(CLI::Range(0, 1 << 30));
+  c->add_flag("--json", f->conn.json, "One JSON object per line");
+  c->callback([f, exit_code] {
+    Result<ClientSettings> to = ResolveClientSettings(f->conn.server, f->conn.token);
+    if (!to) {
+      *exit_code = ReportError(to.error());
+      return;
+    }
+    Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(to->server);
+    if (!client) {
+      *exit_code = ReportError(client.error());
+      return;
+    }
+    std::string target = "/v1/events";
+    if (f->after != 0 || f->replay) target += fmt::format("?after={}", f->after);
+    int seen = 0;
+    Result<void> r = (*client)->Stream(
+        target,
+        [&](const net::SseEvent& e) {
+          const json j = json::parse(e.data, nullptr, false);
+          if (f->conn.json || j.is_discarded()) {
+            std::cout << e.data << '\n';
+          } else {
+            std::string what;
+            if (j.contains("job"))
+              what +=
+                  fmt::format("job {} ({}) {}", j["job"].dump(), j.value("team", ""), j.value("phase", ""));
+            if (j.contains("node")) what += fmt::format("node {}", j["node"].get<std::string>());
+            if (j.contains("action")) what += " " + j["action"].get<std::string>();
+            if (j.contains("exit_code")) what += fmt::format(" exit {}", j["exit_code"].dump());
+            std::cout << fmt::format("{:<8} {:<16} {}\n", j.value("seq", 0ULL) % 100000000, e.event, what);
+          }
+          std::cout.flush();
+          return f->count == 0 || ++seen < f->count;
+        },
+        {{"Authorization", "Bearer " + to->token}});
+    if (!r && !(f->count > 0 && seen >= f->count)) *exit_code = ReportError(r.error());
+  });
+}
+
+// One frame of `gpuslice top`.
+Result<std::string> TopFrame(const ClientFlags& conn) {
+  Result<json> nodes = Call(conn, "GET", "/v1/nodes");
+  if (!nodes) return Fail(nodes.error());
+  Result<json> teams = Call(conn, "GET", "/v1/teams");
+  if (!teams) return Fail(teams.error());
+  Result<json> pending = Call(conn, "GET", "/v1/jobs?phase=pending");
+  if (!pending) return Fail(pending.error());
+  int gpus = 0, busy = 0, idle = 0, cordoned = 0;
+  std::int64_t units = 0, units_busy = 0;
+  std::map<std::uint64_t, char> letters;
+  Table g({"NODE", "GPU", "MODE", "UNITS", "SLICES"});
+  for (const json& n : (*nodes)["nodes"]) {
+    const Result<mig::ResolvedGpu> model = mig::Catalog::BuiltIn().Resolve(n.value("gpu_model", ""));
+    for (const json& gpu : n["gpus"]) {
+      ++gpus;
+      const std::string mode = gpu.value("mode", "");
+      cordoned += mode == "cordoned" || mode == "draining";
+      std::string slices;
+      for (const json& i : gpu["instances"]) {
+        const bool used = !i["job"].is_null();
+        (used ? busy : idle) += 1;
+        if (const mig::Profile* p = model ? model->model->FindProfile(i.value("profile", "")) : nullptr;
+            p != nullptr && used) {
+          units_busy += p->size_units;
+        }
+        slices += fmt::format("{}{}{}", slices.empty() ? "" : " ", i.value("profile", ""),
+                              used ? fmt::format(":{}", i["job"].get<std::uint64_t>()) : ":idle");
+      }
+      if (model) units += model->model->memory_units;
+      g.AddRow({n.value("name", ""), std::to_string(gpu.value("index", 0)), mode,
+                Bar(n.value("gpu_model", ""), gpu, letters), slices.empty() ? "-" : slices});
+    }
+  }
+  std::string out = fmt::format(
+      "gpuslice top — {} nodes, {} GPUs ({} cordoned/draining), {} slices busy, {} idle (warm), "
+      "{:.0f}% of MIG memory units running jobs, {} jobs pending\n\n",
+      (*nodes)["nodes"].size(), gpus, cordoned, busy, idle,
+      units == 0 ? 0.0 : 100.0 * static_cast<double>(units_busy) / static_cast<double>(units),
+      (*pending)["jobs"].size());
+  out += g.Render();
+  out += "\n";
+  Table t({"TEAM", "GPU CLASS", "QUOTA", "USED", "RUNNING", "PENDING"});
+  for (const json& team : (*teams)["teams"]) {
+    if (team.value("kind", "") != "team") continue;
+    for (const json& c : team.value("classes", json::array())) {
+      t.AddRow({team.value("name", ""), c.value("gpu_class", ""),
+                Gpus(c.value("quota_mgpu", std::int64_t{0})), Gpus(c.value("usage_mgpu", std::int64_t{0})),
+                std::to_string(team.value("running_jobs", 0)),
+                std::to_string(team.value("pending_jobs", 0))});
+    }
+  }
+  out += t.Render();
+  if (!(*pending)["jobs"].empty()) {
+    out += "\n";
+    Table q({"PENDING", "TEAM", "WHY"});
+    int shown = 0;
+    for (const json& j : (*pending)["jobs"]) {
+      if (++shown > 10) break;
+      q.AddRow({std::to_string(j.value("id", 0)), j.value("team", ""),
+                j.contains("reason") ? j["reason"].value("message", "").substr(0, 90) : ""});
+    }
+    out += q.Render();
+  }
+  return out;
+}
+
+void AddTop(CLI::App& app, int* exit_code) {
+  struct Flags {
+    ClientFlags conn;
+    bool once = false;
+    double interval_s = 2;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* c = app.add_subcommand(
+      "top", "Live view of the cluster: every GPU's MIG slices (letters = jobs), team usage, the queue");
+  AddClientFlags(c, f->conn);
+  c->add_flag("--once", f->once, "Print one frame and exit (no screen clearing)");
+  c->add_option("--interval", f->interval_s, "Seconds between frames (default 2)")
+      ->check(CLI::Range(0.2, 3600.0));
+  c->callback([f, exit_code] {
+    const bool tty = ::isatty(STDOUT_FILENO) != 0 && !f->once;
+    for (;;) {
+      Result<std::string> frame = TopFrame(f->conn);
+      if (!frame) {
+        *exit_code = ReportError(frame.error());
+        return;
+      }
+      if (tty) std::cout << "\x1b[H\x1b[2J";  // home, clear
+      std::cout << *frame << std::flush;
+      if (f->once) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(f->interval_s * 1000)));
+    }
+  });
+}
+
+}  // namespace
+
+void AddClusterCommands(CLI::App& app, int* exit_code) {
+  AddLogs(app, exit_code);
+  AddNode(app, exit_code);
+  AddTeam(app, exit_code);
+  AddEvents(app, exit_code);
+  AddTop(app, exit_code);
+}
+
+}  // namespace gpuslice::cli

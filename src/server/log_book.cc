@@ -1,0 +1,99 @@
+#include "server/log_book.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+namespace gpuslice::server {
+
+Result<std::unique_ptr<LogBook>> LogBook::Open(std::string dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Fail(ErrorCode::kUnavailable, "log directory {}: {}", dir, ec.message());
+  return std::unique_ptr<LogBook>(new LogBook(std::move(dir)));
+}
+
+std::string LogBook::PathOf(std::uint64_t job) const {
+  return fmt::format("{}/{}.log", dir_, job);
+}
+
+std::uint64_t LogBook::SizeLocked(std::uint64_t job) const {
+  if (const auto it = sizes_.find(job); it != sizes_.end()) return it->second;
+  struct stat st {};
+  const std::uint64_t size =
+      ::stat(PathOf(job).c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : std::uint64_t{0};
+  sizes_[job] = size;
+  return size;
+}
+
+std::uint64_t LogBook::Size(std::uint64_t job) const {
+  std::lock_guard lock(mu_);
+  return SizeLocked(job);
+}
+
+Result<std::uint64_t> LogBook::Append(std::uint64_t job, std::uint64_t offset, std::string_view data) {
+  std::lock_guard lock(mu_);
+  const std::uint64_t size = SizeLocked(job);
+  if (offset > size) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "job {}: chunk at offset {} leaves a gap; the log has {} bytes", job, offset, size);
+  }
+  const std::uint64_t have = size - offset;  // bytes of this chunk the book has already
+  if (have >= data.size()) return size;
+  data.remove_prefix(static_cast<std::size_t>(have));
+  const std::string path = PathOf(job);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(errno));
+  std::size_t written = 0;
+  while (written < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      sizes_.erase(job);  // a partial write: the file's size is the truth
+      return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(err));
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  sizes_[job] = size + data.size();
+  return size + data.size();
+}
+
+Result<LogBook::Chunk> LogBook::Read(std::uint64_t job, std::uint64_t offset, std::size_t max) const {
+  std::lock_guard lock(mu_);
+  Chunk out;
+  out.size = SizeLocked(job);
+  out.next = std::min(offset, out.size);
+  if (offset >= out.size || max == 0) return out;
+  const std::string path = PathOf(job);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(errno));
+  out.data.resize(static_cast<std::size_t>(std::min<std::uint64_t>(max, out.size - offset)));
+  std::size_t got = 0;
+  while (got < out.data.size()) {
+    const ssize_t n =
+        ::pread(fd, out.data.data() + got, out.data.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(err));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  out.data.resize(got);
+  out.next = offset + got;
+  return out;
+}
+
+}  // namespace gpuslice::server
