@@ -1,6 +1,7 @@
 // A whole cluster of real processes on loopback: `gpuslice server`, two `gpuslice agent --server`
-// on simulated GPUs, and jobs submitted, listed and cancelled through the CLI until they end.
-// Every process is started here and killed by pid in TearDown.
+// on simulated GPUs, and jobs submitted, listed and cancelled through the CLI until they end; and
+// crash tests: `kill -9` of the server mid-burst and of an agent while its workloads run.
+// Every process is started here and killed by pid (TearDown, or a ProcessGuard).
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,16 +13,23 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "net/http_client.h"
 
 extern char** environ;
 
@@ -64,12 +72,14 @@ std::string Slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Starts `gpuslice server` on a free port with its data in DATA_DIR; returns its pid and URL
-// (empty when it did not come up within 10 s). `extra` flags go after the defaults.
+// Starts `gpuslice server` with its data in DATA_DIR, listening on `listen` (port 0: a free one);
+// returns its pid and URL (empty when it did not come up within 10 s or exited). `extra` flags go
+// after the defaults.
 std::pair<pid_t, std::string> StartServer(const std::string& data_dir, const std::string& log,
-                                          std::vector<std::string> extra = {}) {
+                                          std::vector<std::string> extra = {},
+                                          const std::string& listen = "127.0.0.1:0") {
   std::vector<std::string> args{
-      "server", "--data", data_dir, "--listen", "127.0.0.1:0", "--team", "nlp=A100-80GB:4000"};
+      "server", "--data", data_dir, "--listen", listen, "--team", "nlp=A100-80GB:4000"};
   args.insert(args.end(), extra.begin(), extra.end());
   const pid_t pid = Spawn(args, log);
   static const std::regex url_re("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
@@ -77,22 +87,133 @@ std::pair<pid_t, std::string> StartServer(const std::string& data_dir, const std
     std::smatch m;
     const std::string text = Slurp(log);
     if (std::regex_search(text, m, url_re)) return {pid, m[1]};
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) return {-1, ""};  // it exited (and is reaped)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return {pid, ""};
 }
 
 // Starts `gpuslice agent --server` as node `node` on one simulated A100-SXM4-80GB, its state in
-// DIR/<node>; it stops its workloads when told to stop.
+// DIR/<node> and its output in DIR/<node><log_suffix>.log; it stops its workloads when told to stop
+// (SIGTERM), not when killed.
 pid_t StartAgent(const std::string& dir, const std::string& node, const std::string& url,
-                 const std::string& token) {
+                 const std::string& token, const std::string& log_suffix = "") {
   const std::string d = dir + "/" + node;
   std::filesystem::create_directories(d);
   return Spawn({"agent", "--server", url, "--token", token, "--backend", "sim", "--sim-gpus",
                 "A100-SXM4-80GB:1", "--sim-state", d + "/gpus.json", "--state-dir", d, "--node", node,
                 "--interval-ms", "100", "--stop-workloads-on-exit"},
-               d + ".log");
+               d + log_suffix + ".log");
 }
+
+// Polls `done` every 20 ms until it holds or `deadline` passes; returns its last value.
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return done();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// /proc/PID/stat's state letter; 0 when there is no such process.
+char ProcState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  const std::size_t paren = text.rfind(')');
+  return paren == std::string::npos || paren + 2 >= text.size() ? 0 : text[paren + 2];
+}
+
+// A live process: it exists and is not a zombie (workloads orphaned by a killed agent are
+// reparented to an init that may not reap them, so an ended one can linger as a zombie).
+bool Alive(pid_t pid) {
+  const char s = ProcState(pid);
+  return pid > 0 && ::kill(pid, 0) == 0 && s != 0 && s != 'Z' && s != 'X';
+}
+
+// Workloads started by these tests carry E2E_MARKER=<their test's temp dir> in their job's env,
+// so that they are told apart from other tests' workloads with the same job ids. Returns the live
+// ones with this marker: pid -> GPUSLICE_JOB_ID (which the agent gives each workload), whoever
+// their parent is now.
+std::map<pid_t, std::string> MarkedProcesses(const std::string& marker) {
+  std::map<pid_t, std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "environ");
+    std::string var, job;
+    bool marked = false;
+    while (std::getline(in, var, '\0')) {
+      marked = marked || var == "E2E_MARKER=" + marker;
+      if (var.rfind("GPUSLICE_JOB_ID=", 0) == 0) job = var.substr(16);
+    }
+    const pid_t pid = std::stoi(name);
+    if (marked && Alive(pid)) out[pid] = job;
+  }
+  return out;
+}
+
+std::vector<pid_t> ProcessesOfJob(const std::string& marker, const std::string& job) {
+  std::vector<pid_t> out;
+  for (const auto& [pid, j] : MarkedProcesses(marker)) {
+    if (j == job) out.push_back(pid);
+  }
+  return out;
+}
+
+// Job id -> pid of the workloads the agent's supervisor records as running in its state dir.
+std::map<std::string, pid_t> RecordedWorkloads(const std::string& state_dir) {
+  std::map<std::string, pid_t> out;
+  const json j = json::parse(Slurp(state_dir + "/supervisor-state.json"), nullptr, false);
+  if (!j.is_object() || !j.contains("workloads")) return out;
+  for (const json& w : j["workloads"]) {
+    if (w.value("state", "") == "running" && w.value("pid", 0) > 0)
+      out[w["spec"].value("job_id", "")] = w.value("pid", 0);
+  }
+  return out;
+}
+
+// One REST call; the parsed body (null when it is not JSON or nothing came back) and the status.
+json Call(const std::string& url, const std::string& token, const std::string& method,
+          const std::string& target, const std::string& body = "", int* status = nullptr) {
+  auto client = gpuslice::net::HttpClient::Create(url);
+  if (!client) return json();
+  gpuslice::net::ClientRequest req;
+  req.method = method;
+  req.target = target;
+  req.headers["Authorization"] = "Bearer " + token;
+  if (!body.empty()) req.headers["Content-Type"] = "application/json";
+  req.body = body;
+  const auto r = (*client)->Do(req);
+  if (status != nullptr) *status = r ? r->status : 0;
+  return r ? json::parse(r->body, nullptr, false) : json();
+}
+
+// Kills (SIGTERM, then SIGKILL after 10 s) and reaps every process added, last first, when it
+// goes out of scope; then kills the process groups of workloads marked with `dir` left behind,
+// and removes `dir`.
+struct ProcessGuard {
+  std::string dir;
+  std::vector<pid_t> pids;
+  ~ProcessGuard() {
+    for (auto it = pids.rbegin(); it != pids.rend(); ++it) {
+      if (*it <= 0) continue;
+      ::kill(*it, SIGCONT);
+      ::kill(*it, SIGTERM);
+      int status = 0;
+      for (int i = 0; i < 200 && ::waitpid(*it, &status, WNOHANG) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      ::kill(*it, SIGKILL);
+      ::waitpid(*it, &status, 0);
+    }
+    if (dir.empty()) return;
+    for (const auto& [pid, job] : MarkedProcesses(dir)) {
+      ::kill(-pid, SIGKILL);  // a workload leads its own process group
+      ::kill(pid, SIGKILL);
+    }
+    std::filesystem::remove_all(dir);
+  }
+};
 
 class ClusterEndToEnd : public ::testing::Test {
  protected:
@@ -196,64 +317,164 @@ TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
   EXPECT_THAT(Cli("why 99999"), HasSubstr("no job 99999"));
 }
 
-// kill -9 of the server in the middle of a burst of submits: after a restart on the same data dir
-// every submit that was acknowledged is there, and ids are not reused.
+// A job for the crash tests: `command` on a 1g.10gb slice, marked as the test's (MarkedProcesses).
+std::string JobBody(const std::string& marker, const std::vector<std::string>& command) {
+  return json{
+      {"team", "nlp"}, {"profile", "1g.10gb"}, {"command", command}, {"env", {{"E2E_MARKER", marker}}}}
+      .dump();
+}
+
+// Job id -> phase, and each id's number of entries, as the server lists them.
+struct Listing {
+  std::map<std::uint64_t, std::string> phase;
+  std::map<std::uint64_t, int> entries;
+};
+Listing ListJobs(const std::string& url, const std::string& token) {
+  Listing out;
+  const json j = Call(url, token, "GET", "/v1/jobs");
+  if (!j.is_object() || !j.contains("jobs")) return out;
+  for (const json& job : j["jobs"]) {
+    const std::uint64_t id = job.value("id", std::uint64_t{0});
+    out.phase[id] = job.value("phase", "");
+    ++out.entries[id];
+  }
+  return out;
+}
+
+// Lines of a file, each with its number of occurrences.
+std::map<std::string, int> CountLines(const std::string& path) {
+  std::map<std::string, int> out;
+  std::istringstream in(Slurp(path));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) ++out[line];
+  }
+  return out;
+}
+
+// kill -9 of the server in the middle of a burst of 1,000 submits while two agents run its jobs
+// (long ones across the crash, short ones being placed, started and ended around it); it restarts
+// on the same data dir and port, the agents run on. After the restart: every acknowledged submit
+// is listed, no id twice; the long jobs still run; the restarted server goes on placing queued jobs;
+// no job was ever started twice (each workload logs its start to a file) and every succeeded job
+// did run; and ids are not reused.
 TEST(ServerCrash, AcknowledgedSubmitsSurviveKill9) {
   const std::string dir = ::testing::TempDir() + "/server-crash-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  auto start = [&](const std::string& log) { return StartServer(dir + "/data", log); };
-  auto [pid, url] = start(dir + "/server-1.log");
+  ProcessGuard guard{.dir = dir};
+  auto [pid, url] = StartServer(dir + "/data", dir + "/server-1.log");
+  guard.pids.push_back(pid);
   ASSERT_FALSE(url.empty()) << Slurp(dir + "/server-1.log");
+  const std::string port = url.substr(url.rfind(':') + 1);
   std::string admin;
   std::ifstream(dir + "/data/admin.token") >> admin;
-  // Submit from 4 threads, each recording the ids the server acknowledged, until the kill.
+  const json node_token = Call(url, admin, "POST", "/v1/tokens", R"({"role": "node", "name": "agents"})");
+  ASSERT_TRUE(node_token.is_object() && node_token.contains("token")) << node_token;
+  for (const char* node : {"n1", "n2"}) guard.pids.push_back(StartAgent(dir, node, url, node_token["token"]));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Slurp(dir + "/n1.log").find("registered") != std::string::npos &&
+               Slurp(dir + "/n2.log").find("registered") != std::string::npos;
+      },
+      std::chrono::seconds(10)))
+      << Slurp(dir + "/n1.log") << Slurp(dir + "/n2.log");
+
+  // Each workload appends its job id to `ran` as it starts. Long jobs hold 6 of the 14 slices
+  // across the crash; short ones churn through the other 8 (placed, started, ended, reported)
+  // during the burst and after the restart.
+  const std::string ran = dir + "/ran";
+  auto job = [&](const std::string& seconds) {
+    return JobBody(dir, {"sh", "-c", "echo $GPUSLICE_JOB_ID >> " + ran + "; exec sleep " + seconds});
+  };
+  constexpr int kLong = 6, kBurst = 1000, kAckedAtKill = 300;
   std::mutex mu;
+  std::condition_variable cv;
   std::vector<std::uint64_t> acked;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> submitters;
-  for (int t = 0; t < 4; ++t) {
-    submitters.emplace_back([&, url = url] {
-      while (!stop) {
-        const std::string out = Gpuslice("run --server " + url + " --token " + admin +
-                                         " --team nlp --profile 1g.10gb --json -- true");
-        const json j = json::parse(out, nullptr, false);
-        if (j.is_object() && j.contains("id")) {
-          std::lock_guard lock(mu);
-          acked.push_back(j["id"]);
-        }
-      }
-    });
-  }
-  for (int i = 0; i < 400; ++i) {
-    {
+  int not_created = 0, finished = 0;
+  std::atomic<int> next{0};
+  // Submits `body` over one keep-alive connection until `until` submits were sent (counting all
+  // threads') or one gets no answer (the server is gone).
+  auto submitter = [&, url = url](int until, const std::string& body) {
+    auto client = gpuslice::net::HttpClient::Create(url).value();
+    gpuslice::net::ClientRequest req;
+    req.method = "POST";
+    req.target = "/v1/jobs";
+    req.headers["Authorization"] = "Bearer " + admin;
+    req.headers["Content-Type"] = "application/json";
+    req.body = body;
+    while (next++ < until) {
+      const auto r = client->Do(req);
+      if (!r) break;
+      const json j = json::parse(r->body, nullptr, false);
       std::lock_guard lock(mu);
-      if (acked.size() >= 60) break;
+      if (r->status == 201 && j.is_object() && j.contains("id")) {
+        acked.push_back(j["id"].get<std::uint64_t>());
+      } else {
+        ++not_created;
+      }
+      cv.notify_all();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    std::lock_guard lock(mu);
+    ++finished;
+    cv.notify_all();
+  };
+  submitter(kLong, job("30"));
+  ASSERT_EQ(acked.size(), static_cast<std::size_t>(kLong));
+  ASSERT_TRUE(WaitUntil([&] { return CountLines(ran).size() == kLong; }, std::chrono::seconds(15)))
+      << Slurp(dir + "/n1.log") << Slurp(dir + "/n2.log");
+  const std::vector<std::uint64_t> long_jobs = acked;
+
+  // The burst, from 8 threads; kill -9 once 300 of it were acknowledged.
+  finished = 0;
+  next = kLong;
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < 8; ++t) submitters.emplace_back(submitter, kLong + kBurst, job("0.2"));
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(30),
+                [&] { return acked.size() >= kLong + kAckedAtKill || finished == 8; });
   }
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
-  stop = true;
+  guard.pids[0] = -1;
   for (std::thread& t : submitters) t.join();
-  ASSERT_GE(acked.size(), 20u);
+  const int attempted = std::min(next.load(), kLong + kBurst);
+  ASSERT_GE(acked.size(), static_cast<std::size_t>(kLong + kAckedAtKill));
+  ASSERT_LT(acked.size(), static_cast<std::size_t>(kLong + kBurst)) << "the burst ended before the kill";
+  EXPECT_EQ(not_created, 0);
+  const std::size_t ran_at_kill = CountLines(ran).size();
 
-  auto [pid2, url2] = start(dir + "/server-2.log");
+  // Restarted on the same data dir and port (the agents know only that URL).
+  auto [pid2, url2] = StartServer(dir + "/data", dir + "/server-2.log", {}, "127.0.0.1:" + port);
+  guard.pids.push_back(pid2);
   ASSERT_FALSE(url2.empty()) << Slurp(dir + "/server-2.log");
-  const json jobs = json::parse(Gpuslice("ls --json --server " + url2 + " --token " + admin), nullptr, false);
-  ASSERT_TRUE(jobs.is_object());
-  std::set<std::uint64_t> present;
-  for (const json& j : jobs["jobs"]) present.insert(j.value("id", std::uint64_t{0}));
-  for (std::uint64_t id : acked)
-    EXPECT_TRUE(present.contains(id)) << "acknowledged job " << id << " was lost";
-  const json next = json::parse(
-      Gpuslice("run --server " + url2 + " --token " + admin + " --team nlp --profile 1g.10gb --json -- true"),
-      nullptr, false);
-  ASSERT_TRUE(next.is_object());
-  EXPECT_GT(next.value("id", std::uint64_t{0}), *present.rbegin());  // ids are never reused
-  ::kill(pid2, SIGTERM);
-  ::waitpid(pid2, nullptr, 0);
-  std::filesystem::remove_all(dir);
+  const Listing jobs = ListJobs(url2, admin);
+  for (std::uint64_t id : acked) {
+    EXPECT_TRUE(jobs.entries.contains(id)) << "acknowledged job " << id << " was lost";
+  }
+  for (const auto& [id, n] : jobs.entries) EXPECT_EQ(n, 1) << "job " << id << " is listed " << n << " times";
+  EXPECT_LE(jobs.entries.size(), static_cast<std::size_t>(attempted));
+  auto phase_of = [](const Listing& l, std::uint64_t id) {
+    return l.phase.contains(id) ? l.phase.at(id) : std::string("(not listed)");
+  };
+  for (std::uint64_t id : long_jobs) EXPECT_EQ(phase_of(jobs, id), "running") << id;
+
+  // The restarted server goes on placing queued jobs and the agents run them.
+  EXPECT_TRUE(WaitUntil([&] { return CountLines(ran).size() >= ran_at_kill + 16; }, std::chrono::seconds(20)))
+      << CountLines(ran).size() << " started, " << ran_at_kill << " at the kill\n"
+      << Slurp(dir + "/server-2.log") << Slurp(dir + "/n1.log");
+  const std::map<std::string, int> started = CountLines(ran);
+  for (const auto& [id, n] : started) EXPECT_EQ(n, 1) << "job " << id << " started " << n << " times";
+  const Listing now = ListJobs(url2, admin);
+  for (std::uint64_t id : long_jobs) EXPECT_EQ(phase_of(now, id), "running") << id;
+  for (const auto& [id, phase] : now.phase) {
+    if (phase == "succeeded") {
+      EXPECT_TRUE(started.contains(std::to_string(id))) << "job " << id << " never ran";
+    }
+  }
+  const json next_job = Call(url2, admin, "POST", "/v1/jobs", job("0.2"));
+  ASSERT_TRUE(next_job.is_object() && next_job.contains("id")) << next_job;
+  EXPECT_GT(next_job["id"].get<std::uint64_t>(), jobs.entries.rbegin()->first);  // ids are never reused
 }
 
 // An agent stopped (SIGSTOP) past the grace period: its node is declared lost and its job runs
@@ -316,6 +537,112 @@ TEST(NodeLoss, AStoppedAgentsJobMovesAndTheAgentIsFencedOnReturn) {
     ::waitpid(*it, &status, 0);
   }
   std::filesystem::remove_all(dir);
+}
+
+// kill -9 of an agent (server mode) while its workloads run: the workloads keep running; the agent
+// restarted on the same state dir re-adopts them (the same pids, nothing started twice) and the
+// server keeps the jobs running on the node; cancelling the jobs then stops the adopted processes.
+TEST(AgentCrash, WorkloadsSurviveKill9AndAreReadoptedNotStartedTwice) {
+  const std::string dir = ::testing::TempDir() + "/agent-crash-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ProcessGuard guard{.dir = dir};
+  const auto [server, url] = StartServer(dir + "/data", dir + "/server.log");
+  guard.pids.push_back(server);
+  ASSERT_FALSE(url.empty()) << Slurp(dir + "/server.log");
+  std::string admin;
+  std::ifstream(dir + "/data/admin.token") >> admin;
+  const json node_token = Call(url, admin, "POST", "/v1/tokens", R"({"role": "node", "name": "n1"})");
+  ASSERT_TRUE(node_token.is_object() && node_token.contains("token")) << node_token;
+  const std::string state_dir = dir + "/n1";
+  const pid_t agent = StartAgent(dir, "n1", url, node_token["token"]);
+  guard.pids.push_back(agent);
+  ASSERT_TRUE(WaitUntil([&] { return Slurp(dir + "/n1.log").find("registered") != std::string::npos; },
+                        std::chrono::seconds(10)))
+      << Slurp(dir + "/n1.log");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    const json j = Call(url, admin, "POST", "/v1/jobs", JobBody(dir, {"sleep", "30"}));
+    ASSERT_TRUE(j.is_object() && j.contains("id")) << j;
+    ids.push_back(std::to_string(j["id"].get<std::uint64_t>()));
+  }
+  auto on_n1 = [&](const std::string& id) {
+    const json j = Call(url, admin, "GET", "/v1/jobs/" + id);
+    return j.is_object() && j.value("phase", "") == "running" && j["slices"].size() == 1 &&
+           j["slices"][0].value("node", "") == "n1";
+  };
+  std::map<std::string, pid_t> pids;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        pids = RecordedWorkloads(state_dir);
+        return pids.size() == 2 && std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
+                 return pids.contains(id) && ProcessesOfJob(dir, id) == std::vector<pid_t>{pids[id]};
+               });
+      },
+      std::chrono::seconds(15)))
+      << Slurp(dir + "/n1.log");
+  for (const std::string& id : ids) {
+    EXPECT_TRUE(on_n1(id)) << id;
+    EXPECT_TRUE(Alive(pids[id])) << id;
+    EXPECT_THAT(ProcessesOfJob(dir, id), ::testing::ElementsAre(pids[id])) << id;
+  }
+
+  ::kill(agent, SIGKILL);
+  ::waitpid(agent, nullptr, 0);
+  guard.pids.back() = -1;
+  for (const std::string& id : ids) {
+    EXPECT_TRUE(Alive(pids[id])) << "job " << id << "'s workload died with its agent";
+    EXPECT_THAT(ProcessesOfJob(dir, id), ::testing::ElementsAre(pids[id])) << id;
+  }
+
+  // The restarted agent writes actual.json after its first pass over the server's desired state.
+  std::filesystem::remove(state_dir + "/actual.json");
+  guard.pids.push_back(StartAgent(dir, "n1", url, node_token["token"], "-2"));
+  const std::string log2 = dir + "/n1-2.log";
+  auto actual_pids = [&] {
+    std::map<std::string, std::int64_t> out;
+    const json j = json::parse(Slurp(state_dir + "/actual.json"), nullptr, false);
+    if (!j.is_object() || !j.contains("workloads")) return out;
+    for (const json& w : j["workloads"]) {
+      if (w.value("state", "") == "running") out[w.value("job_id", "")] = w.value("pid", std::int64_t{0});
+    }
+    return out;
+  };
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        const std::map<std::string, std::int64_t> a = actual_pids();
+        return a.size() == 2 && a.contains(ids[0]) && a.contains(ids[1]);
+      },
+      std::chrono::seconds(15)))
+      << Slurp(log2);
+  const std::string text = Slurp(log2);
+  EXPECT_THAT(text, HasSubstr("registered"));
+  const std::map<std::string, std::int64_t> actual = actual_pids();
+  for (const std::string& id : ids) {
+    EXPECT_THAT(text, HasSubstr("workload " + id + ": re-adopted (pid " + std::to_string(pids[id]) + ")"));
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("workload " + id + ": started"))) << text;
+    EXPECT_EQ(actual.count(id) ? actual.at(id) : 0, pids[id]) << id;
+    EXPECT_EQ(RecordedWorkloads(state_dir)[id], pids[id]) << id;
+    EXPECT_THAT(ProcessesOfJob(dir, id), ::testing::ElementsAre(pids[id])) << id;
+    EXPECT_TRUE(on_n1(id)) << id << Slurp(dir + "/server.log");
+  }
+
+  // Cancelled, the jobs' adopted processes are stopped by the restarted agent.
+  for (const std::string& id : ids) {
+    int status = 0;
+    Call(url, admin, "POST", "/v1/jobs/" + id + "/cancel", "", &status);
+    EXPECT_EQ(status, 200) << id;
+  }
+  EXPECT_TRUE(
+      WaitUntil([&] { return !Alive(pids[ids[0]]) && !Alive(pids[ids[1]]); }, std::chrono::seconds(20)))
+      << Slurp(log2);
+  for (const std::string& id : ids) {
+    EXPECT_THAT(ProcessesOfJob(dir, id), ::testing::IsEmpty()) << id;
+    EXPECT_THAT(Slurp(log2), HasSubstr("workload " + id + ": not desired, stopping"));
+    EXPECT_EQ(Call(url, admin, "GET", "/v1/jobs/" + id).value("phase", ""), "cancelled") << id;
+  }
+  EXPECT_TRUE(WaitUntil([&] { return RecordedWorkloads(state_dir).empty(); }, std::chrono::seconds(10)))
+      << Slurp(state_dir + "/supervisor-state.json");
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 // the socket when an expiry passes). Cancel() posts a socket close onto that context.
 #include "net/http_client.h"
 
+#include <poll.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -54,6 +56,13 @@ struct HttpClient::Impl {
 
   bool Connected() const { return plain != nullptr || secure != nullptr; }
   beast::tcp_stream& Lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  // A kept-alive connection the server has closed (or written to unasked) since the last reply:
+  // reading it would only find the end. Checked before reuse, so that a request is not sent
+  // into a connection that is already gone.
+  bool Stale() {
+    pollfd p{.fd = Lowest().socket().native_handle(), .events = POLLIN | POLLRDHUP, .revents = 0};
+    return ::poll(&p, 1, 0) != 0;
+  }
   void Disconnect() {
     if (Connected()) {
       ErrorCodeB ignored;
@@ -96,20 +105,23 @@ http::request<http::string_body> BuildRequest(const HttpClient::Impl& impl, cons
 
 template <class S>
 asio::awaitable<Result<Response>> SendAndRead(HttpClient::Impl& impl, S& s, const ClientRequest& r,
-                                              bool& got_any) {
+                                              bool& sent, bool& got_any, bool& timed_out) {
   const auto limit = impl.options.request_timeout;
   beast::get_lowest_layer(s).expires_after(limit);
   auto req = BuildRequest(impl, r);
   auto [wec, wn] = co_await http::async_write(s, req, kUse);
+  timed_out = wec == beast::error::timeout;
   if (wec)
     co_return Fail(ErrorCode::kUnavailable, "send {} {} to {}: {}", r.method, r.target, impl.peer,
                    impl.Why(wec, limit));
   http::response_parser<http::string_body> parser;
   parser.body_limit(impl.options.max_response_bytes);
   if (r.method == "HEAD") parser.skip(true);
+  sent = true;
   auto [rec, rn] = co_await http::async_read(s, impl.buffer, parser, kUse);
   beast::get_lowest_layer(s).expires_never();
   got_any = parser.got_some() || impl.buffer.size() > 0;
+  timed_out = rec == beast::error::timeout;
   if (rec) {
     co_return Fail(ErrorCode::kUnavailable, "read reply to {} {} from {}: {}", r.method, r.target, impl.peer,
                    impl.Why(rec, limit));
@@ -254,6 +266,7 @@ asio::awaitable<Result<void>> HttpClient::Impl::Connect() {
 }
 
 asio::awaitable<Result<Response>> HttpClient::Impl::Exchange(const ClientRequest& request) {
+  if (Connected() && Stale()) Disconnect();
   bool reused = Connected();
   for (int attempt = 0;; ++attempt) {
     if (!Connected()) {
@@ -261,18 +274,23 @@ asio::awaitable<Result<Response>> HttpClient::Impl::Exchange(const ClientRequest
       auto connected = co_await Connect();
       if (!connected) co_return Fail(connected.error());
     }
-    bool got_any = false;
+    bool sent = false, got_any = false, timed_out = false;
     // (no co_await inside ?: — gcc 12 miscompiles temporaries there)
     Result<Response> out;
     if (secure) {
-      out = co_await SendAndRead(*this, *secure, request, got_any);
+      out = co_await SendAndRead(*this, *secure, request, sent, got_any, timed_out);
     } else {
-      out = co_await SendAndRead(*this, *plain, request, got_any);
+      out = co_await SendAndRead(*this, *plain, request, sent, got_any, timed_out);
     }
     if (out) co_return out;
     Disconnect();
-    // The server may close an idle keep-alive connection just as we reuse it; retry that once.
-    if (!reused || got_any || attempt > 0 || cancelled) co_return out;
+    // The server may still close an idle keep-alive connection just as we reuse it; retry that once —
+    // but a request the server may have acted on (it was sent whole, and the reply timed out or
+    // the server died before answering) is retried only when doing it twice is harmless.
+    const bool idempotent = request.method == "GET" || request.method == "HEAD" || request.method == "PUT" ||
+                            request.method == "DELETE" || request.method == "OPTIONS";
+    const bool maybe_acted = sent && (timed_out || !idempotent);
+    if (!reused || got_any || timed_out || maybe_acted || attempt > 0 || cancelled) co_return out;
   }
 }
 

@@ -1,10 +1,12 @@
 // HttpClient: a synchronous HTTP/1.1 client for the CLI and the agent, on Boost.Beast.
 //
-// One client holds at most one connection and reuses it across requests (keep-alive); when a
-// reused connection turns out to be closed by the server before any reply byte arrived, the
-// request is retried once on a fresh connection. Each request has a connect timeout and a total
-// timeout. HTTP error statuses are not errors: Do() returns the Response whatever its status.
-// Transport problems are Errors with kUnavailable and a message naming the step and the peer
+// One client holds at most one connection and reuses it across requests (keep-alive); one the
+// server has closed meanwhile is replaced before use. When a reused connection turns out to be
+// closed by the server before any reply byte arrived, the request is retried once on a fresh
+// connection if that cannot do it twice: a GET/HEAD/PUT/DELETE/OPTIONS, or any request the
+// server cannot have received whole (never a POST whose reply was lost or timed out). Each request has a
+// connect timeout and a total timeout. HTTP error statuses are not errors: Do() returns the Response whatever
+// its status. Transport problems are Errors with kUnavailable and a message naming the step and the peer
 // ("connect to 127.0.0.1:7070: Connection refused").
 //
 // Stream() reads a text/event-stream response and calls back once per event until the server
