@@ -3,6 +3,7 @@
 // crash tests: `kill -9` of the server mid-burst and of an agent while its workloads run.
 // Every process is started here and killed by pid (TearDown, or a ProcessGuard).
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -249,7 +250,9 @@ class ClusterEndToEnd : public ::testing::Test {
   std::string Cli(const std::string& args, const std::string& token = "") {
     // The connection flags go right after the command's name (before any `-- CMD`).
     std::size_t name_end = args.find(' ');
-    if (args.rfind("token create", 0) == 0) name_end = args.find(' ', name_end + 1);
+    for (const char* group : {"token ", "node ", "team "}) {  // commands with subcommands
+      if (args.rfind(group, 0) == 0) name_end = args.find(' ', name_end + 1);
+    }
     const std::string flags = " --server " + url_ + " --token " + (token.empty() ? admin_ : token) + " ";
     if (name_end == std::string::npos) return Gpuslice(args + flags);
     return Gpuslice(args.substr(0, name_end) + flags + args.substr(name_end + 1));
@@ -278,13 +281,16 @@ TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
   ASSERT_TRUE(parsed.is_object()) << long_job;
   const std::uint64_t long_id = parsed.value("id", 0);
   ASSERT_GT(long_id, 0u) << long_job;
-  constexpr int kJobs = 30;
+  constexpr int kJobs = 200;
+  std::vector<std::uint64_t> ids;
   for (int i = 0; i < kJobs; ++i) {
     int code = -1;
-    const std::string out = Gpuslice("run --server " + url_ + " --token " + team_token_ +
-                                         " --profile 1g.10gb -- sh -c 'echo hello; exit 0'",
-                                     &code);
+    const std::string out =
+        Gpuslice("run --server " + url_ + " --token " + team_token_ +
+                     " --profile 1g.10gb -- sh -c 'echo hello from $GPUSLICE_JOB_ID; exit 0'",
+                 &code);
     ASSERT_EQ(code, 0) << out;
+    ids.push_back(std::strtoull(out.c_str(), nullptr, 10));
   }
   // All short jobs end (the agents run them on real processes), the long one runs.
   int succeeded = 0;
@@ -295,6 +301,10 @@ TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_EQ(succeeded, kJobs) << Cli("ls") << Slurp(dir_ + "/n1.log");
+  // Every job's output is on the server (shipped by its agent before it reported the end).
+  for (const std::uint64_t id : ids) {
+    ASSERT_EQ(Cli("logs " + std::to_string(id), team_token_), fmt::format("hello from {}\n", id));
+  }
   EXPECT_THAT(Cli("show " + std::to_string(long_id)), HasSubstr(": running"));
   // Cancel: the job ends, and its process is stopped by its agent.
   EXPECT_THAT(Cli("cancel " + std::to_string(long_id), team_token_), HasSubstr("cancelled"));
@@ -315,6 +325,54 @@ TEST_F(ClusterEndToEnd, JobsRunOnAgentsToCompletionAndCancelStopsOne) {
   EXPECT_EQ(code, 2) << bad;
   EXPECT_THAT(bad, HasSubstr("give a profile"));
   EXPECT_THAT(Cli("why 99999"), HasSubstr("no job 99999"));
+}
+
+TEST_F(ClusterEndToEnd, LogsFollowNodesTeamsEventsAndTopThroughTheCli) {
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return json::parse(Cli("node ls --json"), nullptr, false).value("nodes", json::array()).size() == 2;
+      },
+      std::chrono::seconds(10)));
+  // Cordon n2: new work lands on n1 only.
+  EXPECT_THAT(Cli("node cordon n2"), HasSubstr("GPU 0 cordoned"));
+  EXPECT_THAT(Cli("node cordon n2", team_token_), HasSubstr("may not do this"));
+  const std::string out =
+      Cli("run --profile 1g.10gb -- sh -c 'for i in 1 2 3; do echo line $i; sleep 0.2; done; echo oops >&2; "
+          "exit 4'",
+          team_token_);
+  const std::uint64_t id = std::strtoull(out.c_str(), nullptr, 10);
+  ASSERT_GT(id, 0u) << out;
+  // logs -f prints the output as it comes and returns when the job has ended.
+  int code = -1;
+  const std::string followed =
+      Gpuslice(fmt::format("logs --server {} --token {} -f {}", url_, team_token_, id), &code);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(followed, "line 1\nline 2\nline 3\noops\n");
+  const json job = json::parse(Cli(fmt::format("show --json {}", id)), nullptr, false);
+  EXPECT_EQ(job.value("phase", ""), "failed");
+  EXPECT_EQ(job.value("exit_code", 0), 4);
+  EXPECT_EQ(job["slices"][0].value("node", ""), "n1");
+
+  const json nodes = json::parse(Cli("node ls --json"), nullptr, false);
+  ASSERT_EQ(nodes["nodes"].size(), 2u);
+  EXPECT_EQ(nodes["nodes"][1]["gpus"][0]["mode"], "cordoned");
+  EXPECT_THAT(Cli("node show n1"), HasSubstr("1g.10gb@"));
+  EXPECT_THAT(Cli("node uncordon n2"), HasSubstr("GPU 0 dynamic"));
+  EXPECT_THAT(Cli("node drain n9"), HasSubstr("no node 'n9'"));
+  EXPECT_THAT(Cli("team ls"), HasSubstr("nlp"));
+  const std::string top = Cli("top --once", team_token_);
+  EXPECT_THAT(top, HasSubstr("2 nodes, 2 GPUs"));
+  EXPECT_THAT(top, HasSubstr("n1"));
+  // Events: the cluster's history, replayed, one JSON object per line.
+  std::vector<std::string> types;
+  std::istringstream lines(Cli("events --replay --json --count 5", team_token_));
+  for (std::string line; std::getline(lines, line);) {
+    const json e = json::parse(line, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << line;
+    types.push_back(e.value("type", ""));
+  }
+  EXPECT_THAT(types, ::testing::Contains("job-started"));
+  EXPECT_THAT(types, ::testing::Contains("node-registered"));
 }
 
 // A job for the crash tests: `command` on a 1g.10gb slice, marked as the test's (MarkedProcesses).
