@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-build-fuzz}"
 seconds="${2:-10}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
-targets=(mig_parted_config_fuzz placement_spec_fuzz memory_fuzz alibaba_trace_fuzz job_spec_fuzz cluster_spec_fuzz sim_state_fuzz node_state_fuzz job_api_fuzz)
+targets=(mig_parted_config_fuzz placement_spec_fuzz memory_fuzz alibaba_trace_fuzz job_spec_fuzz cluster_spec_fuzz sim_state_fuzz node_state_fuzz job_api_fuzz admin_api_fuzz)
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC="${CC:-clang-14}" CXX="${CXX:-clang++-14}" \

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "api/admin_api.h"
 #include "api/job_api.h"
 #include "api/node_state.h"
 #include "common/clock.h"
@@ -382,29 +383,15 @@ net::Reply ApiServer::Impl::CancelJob(net::Request& req) {
 net::Reply ApiServer::Impl::CreateToken(net::Request& req) {
   Result<Principal> who = Who(req, Permission::kAdminister);
   if (!who) return ErrorResponse(who.error());
-  const json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("role") || !j["role"].is_string() ||
-      !j.contains("name") || !j["name"].is_string()) {
-    return ErrorResponse(Error{ErrorCode::kInvalidArgument,
-                               "expected {\"role\": \"team\"|\"node\"|\"admin\", \"name\": …, \"team\": …}"});
-  }
+  Result<api::TokenRequest> t = api::ParseTokenRequest(req.body);
+  if (!t) return ErrorResponse(t.error());
   Principal p;
-  const std::string role = j["role"].get<std::string>();
-  if (role == "team") {
-    p.role = Role::kTeam;
-  } else if (role == "node") {
-    p.role = Role::kNode;
-  } else if (role == "admin") {
-    p.role = Role::kAdmin;
-  } else {
-    return ErrorResponse(Error{ErrorCode::kInvalidArgument,
-                               fmt::format("role '{}' is not team, node or admin", role.substr(0, 32))});
-  }
-  p.name = j["name"].get<std::string>();
-  if (j.contains("team") && j["team"].is_string()) p.team = j["team"].get<std::string>();
+  p.role = t->role == "admin" ? Role::kAdmin : t->role == "node" ? Role::kNode : Role::kTeam;
+  p.name = t->name;
+  p.team = t->team;
   Result<std::string> token = tokens->Create(p);
   if (!token) return ErrorResponse(token.error());
-  return JsonResponse(201, ordered_json{{"token", *token}, {"role", role}, {"name", p.name}});
+  return JsonResponse(201, ordered_json{{"token", *token}, {"role", t->role}, {"name", p.name}});
 }
 
 net::Reply ApiServer::Impl::ListNodes(net::Request& req) {
@@ -537,16 +524,9 @@ net::Reply ApiServer::Impl::Events(net::Request& req) {
 net::Reply ApiServer::Impl::Register(net::Request& req) {
   Result<Principal> who = Who(req, Permission::kAgent);
   if (!who) return ErrorResponse(who.error());
-  const json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("node") || !j["node"].is_string() ||
-      !j.contains("gpu_model") || !j["gpu_model"].is_string() || !j.contains("gpus") ||
-      !j["gpus"].is_number_integer()) {
-    return ErrorResponse(
-        Error{ErrorCode::kInvalidArgument, "expected {\"node\": NAME, \"gpu_model\": MODEL, \"gpus\": N}"});
-  }
-  const std::int64_t gpus = j["gpus"].get<std::int64_t>();
-  NodeSpec n{j["node"].get<std::string>(), j["gpu_model"].get<std::string>(),
-             static_cast<int>(std::clamp<std::int64_t>(gpus, -1, 1000))};
+  Result<api::NodeRegistration> reg = api::ParseNodeRegistration(req.body);
+  if (!reg) return ErrorResponse(reg.error());
+  const NodeSpec n{reg->node, reg->gpu_model, reg->gpus};
   if (Result<void> r = cp->RegisterNode(n); !r) return ErrorResponse(r.error());
   Kick();
   return JsonResponse(200, ordered_json{{"node", n.name}, {"registered", true}});
