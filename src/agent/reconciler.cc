@@ -33,9 +33,11 @@ struct Reconciler::GpuView {
   std::vector<gpu::Instance> instances;
   std::vector<gpu::GpuProcess> processes;
 
-  bool Busy(int gi) const {
-    return std::any_of(processes.begin(), processes.end(),
-                       [gi](const gpu::GpuProcess& p) { return p.gpu_instance_id == gi; });
+  bool Busy(int gi) const { return ProcessCount(gi) > 0; }
+  int ProcessCount(int gi) const {
+    return static_cast<int>(std::count_if(processes.begin(), processes.end(), [gi](const gpu::GpuProcess& p) {
+      return p.gpu_instance_id == gi;
+    }));
   }
   // The instance realising (profile, start); only a complete one (with a CI and a UUID) counts.
   const gpu::Instance* Find(std::string_view profile, int start) const {
@@ -416,13 +418,85 @@ void Reconciler::AddWorkloads(Pass& pass, const std::map<int, std::string>& lost
             [](const api::ActualWorkload& x, const api::ActualWorkload& y) { return x.job_id < y.job_id; });
 }
 
+// One usage sample per instance and pass at most, taken only when due (reconciler.h, "Usage").
+// The backend's numbers are checked before they go into a report: memory needs
+// 0 <= used <= total, 0 < total <= kMaxMemoryMib; activity 0..100. Whatever is left out is said
+// in the message.
+const Reconciler::UsageSample& Reconciler::SampleUsage(Pass& pass, GpuView& view, const gpu::Instance& in,
+                                                       int processes, Clock::MonoTime now) {
+  const int g = view.info.index;
+  UsageSample& s = usage_[{g, in.gpu_instance_id}];
+  s.reported = usage_reports_;
+  if (s.processes == processes && now - s.taken < options_.usage_period && s.mig_uuid == in.mig_uuid)
+    return s;
+  s = UsageSample{.mig_uuid = in.mig_uuid, .processes = processes, .taken = now, .reported = usage_reports_};
+  GpuResult<gpu::InstanceUsage> u = backend_.Usage(g, in.gpu_instance_id);
+  if (!u) {
+    if (u.error().kind == GpuErrorKind::kGpuLost) MarkLost(pass, view, u.error().error.message);
+    s.message = ("usage not read: " + u.error().error.message).substr(0, api::kMaxMessageBytes);
+    Log(LogLevel::kDebug, fmt::format("GPU {} instance {}: {}", g, in.gpu_instance_id, s.message));
+    return s;
+  }
+  std::vector<std::string> why;
+  const std::int64_t used = u->memory_used.value(), total = u->memory_total.value();
+  if (total > 0 && total <= api::kMaxMemoryMib && used >= 0 && used <= total) {
+    s.memory_used_mib = used;
+    s.memory_total_mib = total;
+  } else {
+    why.push_back(fmt::format("memory not reported: implausible reply ({} of {} MiB used)", used, total));
+  }
+  if (!u->activity_percent) {
+    why.push_back(u->activity_note.empty() ? "activity not measured by this backend" : u->activity_note);
+  } else if (*u->activity_percent < 0 || *u->activity_percent > 100) {
+    why.push_back(fmt::format("activity not reported: implausible reply ({}%)", *u->activity_percent));
+  } else {
+    s.activity_percent = u->activity_percent;
+  }
+  s.message = fmt::format("{}", fmt::join(why, "; ")).substr(0, api::kMaxMessageBytes);
+  return s;
+}
+
+// Appends the instances of one GPU read this pass, with their keys and usage. A usage call may
+// find the GPU lost; then none of them are reported.
+void Reconciler::ReportInstances(Pass& pass, GpuView& view, Clock::MonoTime now, api::ActualNodeState& a) {
+  const int g = view.info.index;
+  const std::size_t first = a.instances.size();
+  for (const gpu::Instance& in : view.instances) {
+    if (in.mig_uuid.empty()) continue;  // no CI: nothing a workload could use
+    const int processes = std::min(view.ProcessCount(in.gpu_instance_id), api::kMaxInstanceProcesses);
+    const UsageSample& u = SampleUsage(pass, view, in, processes, now);
+    if (view.lost) {
+      a.instances.resize(first);
+      return;
+    }
+    api::ActualInstance& ai = a.instances.emplace_back(
+        api::ActualInstance{.gpu_index = g,
+                            .profile = in.profile.empty() ? fmt::format("id{}", in.profile_id) : in.profile,
+                            .start = in.placement.start,
+                            .mig_uuid = in.mig_uuid,
+                            .busy = processes > 0,
+                            .processes = processes,
+                            .memory_used_mib = u.memory_used_mib,
+                            .memory_total_mib = u.memory_total_mib,
+                            .activity_percent = u.activity_percent,
+                            .usage_message = u.message});
+    for (const api::DesiredInstance& want : pass.desired.instances) {
+      if (want.gpu_index == g && want.profile == in.profile && want.start == in.placement.start)
+        ai.key = want.key;
+    }
+  }
+}
+
 api::ActualNodeState Reconciler::BuildActual(Pass& pass) {
   api::ActualNodeState a;
   a.node = pass.desired.node;
   a.generation_applied = generation_applied_;
   std::map<int, std::string> lost;  // GPU -> why
+  const Clock::MonoTime now = clock_.MonoNow();
+  ++usage_reports_;
   for (auto& [g, view] : pass.gpus) {
     if (pass.changed && view.mig_on && !view.lost) ReadGpu(pass, view);
+    if (view.mig_on && view.read_ok) ReportInstances(pass, view, now, a);  // may find the GPU lost
     api::ActualGpu out{.index = g, .uuid = view.info.uuid.empty() ? "GPU-unknown" : view.info.uuid};
     if (view.lost) {
       out.health = api::GpuHealth::kLost;
@@ -432,21 +506,8 @@ api::ActualNodeState Reconciler::BuildActual(Pass& pass) {
     }
     out.message = view.message.substr(0, api::kMaxMessageBytes);
     a.gpus.push_back(std::move(out));
-    if (!view.mig_on || !view.read_ok) continue;
-    for (const gpu::Instance& in : view.instances) {
-      if (in.mig_uuid.empty()) continue;  // no CI: nothing a workload could use
-      api::ActualInstance ai{.gpu_index = g,
-                             .profile = in.profile.empty() ? fmt::format("id{}", in.profile_id) : in.profile,
-                             .start = in.placement.start,
-                             .mig_uuid = in.mig_uuid,
-                             .busy = view.Busy(in.gpu_instance_id)};
-      for (const api::DesiredInstance& want : pass.desired.instances) {
-        if (want.gpu_index == g && want.profile == in.profile && want.start == in.placement.start)
-          ai.key = want.key;
-      }
-      a.instances.push_back(std::move(ai));
-    }
   }
+  std::erase_if(usage_, [&](const auto& entry) { return entry.second.reported != usage_reports_; });
   AddWorkloads(pass, lost, a);
   return a;
 }

@@ -28,6 +28,17 @@
 // that succeeds clears its backoff. Every step taken, skipped or failed is logged through the
 // log callback.
 //
+// Usage. Every instance in the report carries its process count (from the process list each pass
+// reads anyway) and a usage sample: memory used/total and, where the backend measures it, SM
+// activity — one GpuBackend::Usage call per instance. A sample is taken when the instance is new
+// (or re-created: a new MIG UUID), when its process count changed, and otherwise once it is
+// `usage_period` old; in between, reports repeat the last sample. So usage noise changes the
+// report text at most once per usage_period, while what matters at once (an instance appears or
+// goes, a process starts or ends) is reported by the next pass. It also keeps the driver calls of
+// a converged pass to the instance and process lists. A Usage error for one instance
+// leaves its memory and activity out, says why in `usage_message`, and fails nothing else (a lost
+// GPU is marked lost, as for any call).
+//
 // Modes. `manage_mig = false` never creates or destroys instances (missing ones are reported
 // blocked); `read_only = true` additionally never starts or stops workloads: the pass only
 // reports.
@@ -40,9 +51,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent/supervisor.h"
@@ -61,6 +74,9 @@ struct ReconcilerOptions {
   bool read_only = false;  // change nothing at all (implies !manage_mig)
   std::chrono::milliseconds backoff_initial{1'000};
   std::chrono::milliseconds backoff_max{60'000};
+  // How old an instance's usage sample may get before a pass takes a new one (see "Usage"
+  // above); 0: every pass.
+  std::chrono::milliseconds usage_period{10'000};
   LogFn log;  // may be empty
 };
 
@@ -94,6 +110,16 @@ class Reconciler {
     int failures = 0;
     Clock::MonoTime next;
   };
+  // An instance's last usage sample, repeated by reports until it is due again.
+  struct UsageSample {
+    std::string mig_uuid;  // whose sample: a GI id is reused by a re-created instance
+    int processes = 0;     // the process count it was taken with
+    Clock::MonoTime taken;
+    std::uint64_t reported = 0;  // the last report (usage_reports_) that listed the instance
+    std::optional<std::int64_t> memory_used_mib, memory_total_mib;
+    std::optional<int> activity_percent;
+    std::string message;
+  };
 
   void ReadGpus(Pass& pass);
   void ReadGpu(Pass& pass, GpuView& view);
@@ -104,6 +130,10 @@ class Reconciler {
                                         const std::string& what);
   void StartWorkloads(Pass& pass);
   api::ActualNodeState BuildActual(Pass& pass);
+  void ReportInstances(Pass& pass, GpuView& view, Clock::MonoTime now, api::ActualNodeState& a);
+  // The usage of `in` for this report: the cached sample, or a new one when due.
+  const UsageSample& SampleUsage(Pass& pass, GpuView& view, const gpu::Instance& in, int processes,
+                                 Clock::MonoTime now);
   void AddWorkloads(Pass& pass, const std::map<int, std::string>& lost, api::ActualNodeState& a);
 
   // Backoff bookkeeping: Due() is false (and counts a deferral) while `step` waits to retry.
@@ -118,8 +148,10 @@ class Reconciler {
   const Clock& clock_;
   ReconcilerOptions options_;
   std::map<std::string, Backoff> backoff_;
-  std::map<int, gpu::GpuGeometry> geometry_;      // per GPU index; geometry never changes
-  std::set<std::string, std::less<>> stop_sent_;  // undesired workloads already told to stop
+  std::map<int, gpu::GpuGeometry> geometry_;          // per GPU index; geometry never changes
+  std::set<std::string, std::less<>> stop_sent_;      // undesired workloads already told to stop
+  std::map<std::pair<int, int>, UsageSample> usage_;  // (GPU index, GI id) -> last sample
+  std::uint64_t usage_reports_ = 0;                   // reports built, to forget unlisted samples
   std::uint64_t generation_applied_ = 0;
 };
 

@@ -19,6 +19,47 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
+// Forwards to a SimBackend, counts Usage calls and can make Usage fail for one GI id.
+class UsageProbeBackend final : public gpu::GpuBackend {
+ public:
+  explicit UsageProbeBackend(gpu::SimBackend& b) : b_(b) {}
+  std::string_view kind() const override { return b_.kind(); }
+  bool read_only() const override { return b_.read_only(); }
+  gpu::GpuResult<std::vector<gpu::GpuInfo>> ListGpus() override { return b_.ListGpus(); }
+  gpu::GpuResult<gpu::GpuGeometry> Geometry(int g) override { return b_.Geometry(g); }
+  gpu::GpuResult<std::vector<gpu::Instance>> Instances(int g) override { return b_.Instances(g); }
+  gpu::GpuResult<gpu::Instance> CreateInstance(int g, const gpu::InstanceRequest& r) override {
+    return b_.CreateInstance(g, r);
+  }
+  gpu::GpuResult<void> DestroyInstance(int g, int gi) override { return b_.DestroyInstance(g, gi); }
+  gpu::GpuResult<gpu::InstanceUsage> Usage(int g, int gi) override {
+    ++usage_calls;
+    if (fail_gi == gi) return gpu::GpuFail(fail_kind, "GPU {} instance {}: injected usage failure", g, gi);
+    if (bad_reply)
+      return gpu::InstanceUsage{.memory_used = MiB(50), .memory_total = MiB(10), .activity_percent = 300};
+    return b_.Usage(g, gi);
+  }
+  gpu::GpuResult<std::vector<gpu::GpuProcess>> Processes(int g) override { return b_.Processes(g); }
+  gpu::GpuResult<gpu::GpuHealth> Health(int g) override { return b_.Health(g); }
+  gpu::GpuResult<gpu::MigMode> SetMigMode(int g, bool on) override { return b_.SetMigMode(g, on); }
+  gpu::GpuResult<void> ResetGpu(int g) override { return b_.ResetGpu(g); }
+
+  int usage_calls = 0;
+  int fail_gi = -1;
+  gpu::GpuErrorKind fail_kind = gpu::GpuErrorKind::kDriver;
+  bool bad_reply = false;
+
+ private:
+  gpu::SimBackend& b_;
+};
+
+const api::ActualInstance* FindKey(const api::ActualNodeState& a, std::string_view key) {
+  for (const api::ActualInstance& in : a.instances) {
+    if (in.key == key) return &in;
+  }
+  return nullptr;
+}
+
 class ReconcilerTest : public ReconcilerTestBase {
  protected:
   api::DesiredWorkload Workload(std::string job, std::string key, std::string script) {
@@ -224,6 +265,159 @@ TEST_F(ReconcilerTest, LeavesGpusWithoutMigAlone) {
   auto gpus = backend_->ListGpus();
   ASSERT_TRUE(gpus);
   EXPECT_FALSE((*gpus)[0].mig.current);
+}
+
+TEST_F(ReconcilerTest, ReportsTheUsageOfEveryInstance) {
+  Open();
+  desired_.instances = {{0, "3g.40gb", 4, "k-a"}, {0, "1g.10gb", 0, "k-b"}, {1, "7g.80gb", 0, "k-c"}};
+  ASSERT_EQ(Pass().created, 3);
+  const int gi = Instances(0)[1].gpu_instance_id;  // the 3g.40gb, by start
+  ASSERT_TRUE(backend_->AttachProcess(
+      0, {.pid = 4242, .gpu_instance_id = gi, .memory_used = MiB(2048), .activity_percent = 55}));
+  ASSERT_TRUE(backend_->AttachProcess(
+      0, {.pid = 4243, .gpu_instance_id = gi, .memory_used = MiB(1024), .activity_percent = 10}));
+  ReconcileReport r = Pass();
+  EXPECT_TRUE(r.converged) << ::testing::PrintToString(r.blocked);
+  const api::ActualInstance* a = FindKey(r.actual, "k-a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_TRUE(a->busy);
+  EXPECT_EQ(a->processes, 2);
+  EXPECT_EQ(a->memory_used_mib, 3072);
+  EXPECT_EQ(a->memory_total_mib, 40192);  // 3g.40gb on an A100-80GB: 39.25 GiB
+  EXPECT_EQ(a->activity_percent, 65);
+  EXPECT_EQ(a->usage_message, "");
+  const api::ActualInstance* b = FindKey(r.actual, "k-b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_FALSE(b->busy);
+  EXPECT_EQ(b->processes, 0);
+  EXPECT_EQ(b->memory_used_mib, 0);
+  EXPECT_EQ(b->memory_total_mib, 9728);  // 1g.10gb: 9.5 GiB
+  EXPECT_EQ(b->activity_percent, 0);
+  const api::ActualInstance* c = FindKey(r.actual, "k-c");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->memory_total_mib, 80640);  // 7g.80gb: 78.75 GiB
+  // The report survives the wire with its usage.
+  auto back = api::ParseActualNodeState(api::ToJson(r.actual).dump());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, r.actual);
+}
+
+// The agent re-sends its report when the text changes: usage is sampled again only when due, so a
+// converged node's report stays the same text between samples and passes cost no Usage calls.
+TEST_F(ReconcilerTest, UsageIsSampledAgainWhenDueOrWhenTheProcessesChange) {
+  Open("A100-SXM4-80GB:1");
+  UsageProbeBackend probe(*backend_);
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{.usage_period = 10s});
+  desired_.instances = {{0, "2g.20gb", 0, "k-a"}, {0, "1g.10gb", 6, "k-b"}};
+  ASSERT_EQ(Pass().created, 2);
+  const int gi = Instances(0)[0].gpu_instance_id;
+  ASSERT_TRUE(backend_->AttachProcess(0, {.pid = 100, .gpu_instance_id = gi, .memory_used = MiB(1000)}));
+  probe.usage_calls = 0;
+  ReconcileReport first = Pass();
+  EXPECT_EQ(FindKey(first.actual, "k-a")->memory_used_mib, 1000);
+  EXPECT_EQ(probe.usage_calls, 1);  // the busy one: its process count changed; the idle one is cached
+  // The process is replaced by one using more memory: same count, not due yet.
+  ASSERT_TRUE(backend_->DetachProcess(0, 100));
+  ASSERT_TRUE(backend_->AttachProcess(0, {.pid = 101, .gpu_instance_id = gi, .memory_used = MiB(3000)}));
+  clock_.Advance(9s);
+  ReconcileReport cached = Pass();
+  EXPECT_EQ(probe.usage_calls, 1);
+  EXPECT_EQ(api::ToJson(cached.actual).dump(), api::ToJson(first.actual).dump());
+  clock_.Advance(1s);
+  ReconcileReport due = Pass();
+  EXPECT_EQ(probe.usage_calls, 3);  // both instances, 10 s after their samples
+  EXPECT_EQ(FindKey(due.actual, "k-a")->memory_used_mib, 3000);
+  // A second process is news: sampled at once.
+  ASSERT_TRUE(backend_->AttachProcess(0, {.pid = 102, .gpu_instance_id = gi, .memory_used = MiB(500)}));
+  ReconcileReport more = Pass();
+  EXPECT_EQ(probe.usage_calls, 4);
+  EXPECT_EQ(FindKey(more.actual, "k-a")->processes, 2);
+  EXPECT_EQ(FindKey(more.actual, "k-a")->memory_used_mib, 3500);
+}
+
+TEST_F(ReconcilerTest, ARecreatedInstanceGetsAFreshSample) {
+  Open("A100-SXM4-80GB:1");
+  UsageProbeBackend probe(*backend_);
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{.usage_period = 10s});
+  desired_.instances = {{0, "1g.10gb", 0, "k-a"}};
+  ASSERT_EQ(Pass().created, 1);
+  const std::string before = FindKey(Pass().actual, "k-a")->mig_uuid;
+  // Somebody destroys it; the next pass makes it again (same GI id, new UUID) and samples it.
+  ASSERT_TRUE(backend_->DestroyInstance(0, Instances(0)[0].gpu_instance_id));
+  probe.usage_calls = 0;
+  ReconcileReport r = Pass();
+  EXPECT_EQ(r.created, 1);
+  EXPECT_EQ(probe.usage_calls, 1);
+  EXPECT_NE(FindKey(r.actual, "k-a")->mig_uuid, before);
+  EXPECT_EQ(FindKey(r.actual, "k-a")->memory_total_mib, 9728);
+}
+
+TEST_F(ReconcilerTest, UsagePeriodZeroSamplesEveryPass) {
+  Open("A100-SXM4-80GB:1");
+  UsageProbeBackend probe(*backend_);
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{.usage_period = 0s});
+  desired_.instances = {{0, "1g.10gb", 0, "k-a"}, {0, "1g.10gb", 1, "k-b"}};
+  Pass();
+  probe.usage_calls = 0;
+  Pass();
+  Pass();
+  EXPECT_EQ(probe.usage_calls, 4);
+}
+
+TEST_F(ReconcilerTest, AUsageErrorLeavesOnlyThatInstanceWithoutUsage) {
+  Open("A100-SXM4-80GB:1");
+  UsageProbeBackend probe(*backend_);
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{});
+  desired_.instances = {{0, "1g.10gb", 0, "k-a"}, {0, "1g.10gb", 1, "k-b"}};
+  ASSERT_EQ(Pass().created, 2);
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{});  // nothing cached
+  probe.fail_gi = Instances(0)[1].gpu_instance_id;
+  ReconcileReport r = Pass();
+  EXPECT_TRUE(r.converged) << ::testing::PrintToString(r.blocked);
+  EXPECT_EQ(r.actual.gpus.at(0).health, api::GpuHealth::kOk);
+  const api::ActualInstance* bad = FindKey(r.actual, "k-b");
+  ASSERT_NE(bad, nullptr);
+  EXPECT_EQ(bad->processes, 0);
+  EXPECT_FALSE(bad->memory_used_mib);
+  EXPECT_FALSE(bad->memory_total_mib);
+  EXPECT_FALSE(bad->activity_percent);
+  EXPECT_THAT(bad->usage_message, HasSubstr("usage not read: "));
+  EXPECT_THAT(bad->usage_message, HasSubstr("injected usage failure"));
+  const api::ActualInstance* good = FindKey(r.actual, "k-a");
+  ASSERT_NE(good, nullptr);
+  EXPECT_EQ(good->memory_total_mib, 9728);
+  EXPECT_EQ(good->usage_message, "");
+}
+
+TEST_F(ReconcilerTest, ImplausibleUsageIsLeftOutAndSaidWhy) {
+  Open("A100-SXM4-80GB:1");
+  UsageProbeBackend probe(*backend_);
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{});
+  desired_.instances = {{0, "1g.10gb", 0, "k-a"}};
+  probe.bad_reply = true;      // 50 of 10 MiB used, 300% busy
+  ReconcileReport r = Pass();  // Pass() checks that the report is valid
+  const api::ActualInstance* a = FindKey(r.actual, "k-a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_FALSE(a->memory_used_mib);
+  EXPECT_FALSE(a->activity_percent);
+  EXPECT_THAT(a->usage_message, HasSubstr("memory not reported: implausible reply (50 of 10 MiB used)"));
+  EXPECT_THAT(a->usage_message, HasSubstr("activity not reported: implausible reply (300%)"));
+}
+
+TEST_F(ReconcilerTest, AUsageCallFindingTheGpuLostMarksItLost) {
+  Open("A100-SXM4-80GB:2");
+  UsageProbeBackend probe(*backend_);
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{});
+  desired_.instances = {{0, "1g.10gb", 0, "k-a"}, {1, "1g.10gb", 0, "k-b"}};
+  ASSERT_EQ(Pass().created, 2);
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{});
+  probe.fail_gi = Instances(1)[0].gpu_instance_id;  // the same GI id on both GPUs: both fail
+  probe.fail_kind = gpu::GpuErrorKind::kGpuLost;
+  ReconcileReport r = Pass();
+  ASSERT_EQ(r.actual.gpus.size(), 2u);
+  EXPECT_EQ(r.actual.gpus[0].health, api::GpuHealth::kLost);
+  EXPECT_EQ(r.actual.gpus[1].health, api::GpuHealth::kLost);
+  EXPECT_TRUE(r.actual.instances.empty());
 }
 
 TEST_F(ReconcilerTest, ReadOnlyChangesNothing) {

@@ -83,13 +83,22 @@ void DecodeGpu(JsonDecoder& d, const json& j, const std::string& path, ActualGpu
 }
 
 void DecodeActualInstance(JsonDecoder& d, const json& j, const std::string& path, ActualInstance* out) {
-  if (!d.Object(j, path, {"gpu_index", "profile", "start", "key", "mig_uuid", "busy"})) return;
+  if (!d.Object(j, path,
+                {"gpu_index", "profile", "start", "key", "mig_uuid", "busy", "processes", "memory_used_mib",
+                 "memory_total_mib", "activity_percent", "usage_message"})) {
+    return;
+  }
   d.Int(j, path, "gpu_index", &out->gpu_index);
   d.String(j, path, "profile", &out->profile);
   d.Int(j, path, "start", &out->start);
   d.String(j, path, "key", &out->key, /*required=*/false);
   d.String(j, path, "mig_uuid", &out->mig_uuid);
   d.Bool(j, path, "busy", &out->busy);
+  d.OptInt(j, path, "processes", &out->processes);
+  d.OptInt(j, path, "memory_used_mib", &out->memory_used_mib);
+  d.OptInt(j, path, "memory_total_mib", &out->memory_total_mib);
+  d.OptInt(j, path, "activity_percent", &out->activity_percent);
+  d.String(j, path, "usage_message", &out->usage_message, /*required=*/false);
 }
 
 void DecodeActualWorkload(JsonDecoder& d, const json& j, const std::string& path, ActualWorkload* out) {
@@ -317,6 +326,33 @@ Result<void> CheckActualGpus(const std::vector<ActualGpu>& gpus) {
   return {};
 }
 
+// The usage fields of one instance: each in range, memory used and total given together with
+// used <= total, and a process count that agrees with `busy` (both come from one process list).
+Result<void> CheckInstanceUsage(const std::string& path, const ActualInstance& in) {
+  if (in.processes) {
+    const std::string p = JoinPath(path, "processes");
+    if (auto r = CheckRange(p, *in.processes, 0, kMaxInstanceProcesses); !r) return r;
+    if ((*in.processes > 0) != in.busy) {
+      return Bad(p, fmt::format("{} disagrees with busy: {}", *in.processes, in.busy));
+    }
+  }
+  if (in.memory_used_mib.has_value() != in.memory_total_mib.has_value()) {
+    return Bad(JoinPath(path, in.memory_used_mib ? "memory_total_mib" : "memory_used_mib"),
+               "memory_used_mib and memory_total_mib go together");
+  }
+  if (in.memory_total_mib) {
+    if (auto r = CheckRange(JoinPath(path, "memory_total_mib"), *in.memory_total_mib, 1, kMaxMemoryMib); !r)
+      return r;
+    if (auto r = CheckRange(JoinPath(path, "memory_used_mib"), *in.memory_used_mib, 0, *in.memory_total_mib);
+        !r)
+      return r;
+  }
+  if (in.activity_percent) {
+    if (auto r = CheckRange(JoinPath(path, "activity_percent"), *in.activity_percent, 0, 100); !r) return r;
+  }
+  return CheckText(JoinPath(path, "usage_message"), in.usage_message, kMaxMessageBytes);
+}
+
 Result<void> CheckActualInstances(const std::vector<ActualInstance>& instances) {
   if (auto r = CheckCount("instances", instances.size(), kMaxInstances); !r) return r;
   for (std::size_t i = 0; i < instances.size(); ++i) {
@@ -327,6 +363,7 @@ Result<void> CheckActualInstances(const std::vector<ActualInstance>& instances) 
       if (auto r = CheckName(JoinPath(path, "key"), in.key); !r) return r;
     }
     if (auto r = CheckName(JoinPath(path, "mig_uuid"), in.mig_uuid); !r) return r;
+    if (auto r = CheckInstanceUsage(path, in); !r) return r;
   }
   return {};
 }
@@ -433,6 +470,11 @@ ordered_json ToJson(const ActualNodeState& s) {
     if (!in.key.empty()) j["key"] = in.key;
     j["mig_uuid"] = in.mig_uuid;
     j["busy"] = in.busy;
+    PutOpt(j, "processes", in.processes);
+    PutOpt(j, "memory_used_mib", in.memory_used_mib);
+    PutOpt(j, "memory_total_mib", in.memory_total_mib);
+    PutOpt(j, "activity_percent", in.activity_percent);
+    if (!in.usage_message.empty()) j["usage_message"] = in.usage_message;
     instances.push_back(std::move(j));
   }
   ordered_json workloads = ordered_json::array();

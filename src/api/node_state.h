@@ -45,6 +45,7 @@ inline constexpr std::size_t kMaxMessageBytes = 4096;         // free-text messa
 inline constexpr std::int64_t kMaxGracePeriodMs = 3'600'000;  // one hour
 inline constexpr std::int64_t kMaxCpuMillicores = 1'024'000;
 inline constexpr std::int64_t kMaxMemoryMib = std::int64_t{16} << 20;  // 16 TiB
+inline constexpr int kMaxInstanceProcesses = 4096;                     // NVML's per-GPU bound
 inline constexpr int kMaxGpuIndex = 63;
 inline constexpr int kMaxStartUnit = 63;
 
@@ -124,6 +125,15 @@ struct ActualInstance {
   std::string key;       // the desired instance it realises; empty for one the agent did not create
   std::string mig_uuid;  // "MIG-..."
   bool busy = false;     // processes run on it
+
+  // Usage, as the agent last sampled it (docs/agent-desired-state.md, "Usage"). Every field is
+  // absent in reports of agents older than these fields; memory and activity are also absent when
+  // the backend could not read them, and then `usage_message` says why.
+  std::optional<int> processes;                  // compute processes on it; > 0 exactly when busy
+  std::optional<std::int64_t> memory_used_mib;   // given together with memory_total_mib, <= it
+  std::optional<std::int64_t> memory_total_mib;  // the instance's memory as the driver reports it
+  std::optional<int> activity_percent;           // 0..100: time its SMs were busy, where it can be measured
+  std::string usage_message;                     // why a usage field is absent; may be empty
 
   friend bool operator==(const ActualInstance&, const ActualInstance&) = default;
 };

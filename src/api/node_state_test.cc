@@ -45,7 +45,18 @@ ActualNodeState FullActual() {
   s.gpus = {{0, "GPU-5d2a3c1e-0000-1111-2222-333344445555", GpuHealth::kOk, ""},
             {1, "GPU-aaaa", GpuHealth::kLost, "GPU_IS_LOST: fell off the bus"}};
   s.instances = {{0, "3g.40gb", 4, "n1-g0-s4-3g.40gb-17", "MIG-0c8f0a1e-0000-1111-2222-333344445555", true},
-                 {0, "1g.10gb", 0, "", "MIG-aaaa", false}};
+                 {0, "1g.10gb", 0, "", "MIG-aaaa", false},
+                 {0, "1g.10gb", 1, "", "MIG-bbbb", false}};
+  s.instances[0].processes = 2;
+  s.instances[0].memory_used_mib = 20480;
+  s.instances[0].memory_total_mib = 40192;
+  s.instances[0].activity_percent = 73;
+  s.instances[1].processes = 0;
+  s.instances[1].memory_used_mib = 0;
+  s.instances[1].memory_total_mib = 9728;
+  s.instances[1].usage_message = "activity needs GPM sampling (Hopper and later)";
+  s.instances[2].processes = 0;
+  s.instances[2].usage_message = "usage not read: GPU 0 has no GPU instance 13";
   s.workloads = {{"job-17", WorkloadState::kRunning, 4242, std::nullopt, std::nullopt, 2, ""},
                  {"job-16", WorkloadState::kFailed, std::nullopt, std::nullopt, 9, 0, "killed by SIGKILL"},
                  {"job-15", WorkloadState::kExited, std::nullopt, 0, std::nullopt, 0, ""}};
@@ -230,6 +241,89 @@ TEST(NodeStateTest, ActualStateRules) {
   EXPECT_EQ(err(R"({"node":"n1","generation_applied":1,"instances":[{"gpu_index":0,"profile":"p","start":0,
                    "mig_uuid":"MIG-1"}]})"),
             "instances[0].busy: required field is missing");
+}
+
+// An agent older than the usage fields sends none of them; the server must still take its report.
+TEST(NodeStateTest, ReportsWithoutUsageFieldsStillParse) {
+  auto r = ParseActualNodeState(R"({"node":"n1","generation_applied":1,"instances":[
+      {"gpu_index":0,"profile":"1g.10gb","start":0,"mig_uuid":"MIG-1","busy":true}]})");
+  ASSERT_TRUE(r) << r.error().message;
+  const ActualInstance& in = r->instances.at(0);
+  EXPECT_FALSE(in.processes.has_value());
+  EXPECT_FALSE(in.memory_used_mib.has_value());
+  EXPECT_FALSE(in.memory_total_mib.has_value());
+  EXPECT_FALSE(in.activity_percent.has_value());
+  EXPECT_TRUE(in.usage_message.empty());
+  // And the encoder adds nothing for absent usage, so such a report reads as it did before.
+  EXPECT_EQ(ToJson(*r)["instances"][0].size(), 5u);
+}
+
+TEST(NodeStateTest, UsageFieldsAreEncodedByName) {
+  const nlohmann::ordered_json j = ToJson(FullActual())["instances"];
+  EXPECT_EQ(j[0]["processes"], 2);
+  EXPECT_EQ(j[0]["memory_used_mib"], 20480);
+  EXPECT_EQ(j[0]["memory_total_mib"], 40192);
+  EXPECT_EQ(j[0]["activity_percent"], 73);
+  EXPECT_FALSE(j[0].contains("usage_message"));
+  EXPECT_FALSE(j[1].contains("activity_percent"));
+  EXPECT_FALSE(j[2].contains("memory_used_mib"));
+  EXPECT_THAT(j[2]["usage_message"].get<std::string>(), HasSubstr("usage not read"));
+}
+
+TEST(NodeStateTest, UsageRules) {
+  auto err = [](const std::string& usage, bool busy = true) {
+    const std::string text = R"({"node":"n1","generation_applied":1,"instances":[{"gpu_index":0,)"
+                             R"("profile":"1g.10gb","start":0,"mig_uuid":"MIG-1","busy":)" +
+                             std::string(busy ? "true" : "false") + "," + usage + "}]}";
+    auto r = ParseActualNodeState(text);
+    return r ? std::string() : r.error().message;
+  };
+  EXPECT_EQ(err(R"("processes":1,"memory_used_mib":0,"memory_total_mib":1,"activity_percent":0)"), "");
+  EXPECT_EQ(err(R"("processes":0)", false), "");
+  EXPECT_EQ(err(R"("processes":null,"memory_used_mib":null,"memory_total_mib":null)"), "");
+  EXPECT_EQ(err(R"("processes":-1)"), "instances[0].processes: -1 is out of range [0, 4096]");
+  EXPECT_EQ(err(R"("processes":4097)"), "instances[0].processes: 4097 is out of range [0, 4096]");
+  EXPECT_EQ(err(R"("processes":0)"), "instances[0].processes: 0 disagrees with busy: true");
+  EXPECT_EQ(err(R"("processes":3)", false), "instances[0].processes: 3 disagrees with busy: false");
+  EXPECT_EQ(err(R"("processes":"2")"), "instances[0].processes: expected an integer");
+  EXPECT_EQ(err(R"("processes":2.0)"), "instances[0].processes: expected an integer");
+  EXPECT_EQ(err(R"("processes":4294967296)"), "instances[0].processes: 4294967296 is too large");
+  EXPECT_EQ(err(R"("memory_used_mib":10)"),
+            "instances[0].memory_total_mib: memory_used_mib and memory_total_mib go together");
+  EXPECT_EQ(err(R"("memory_total_mib":10)"),
+            "instances[0].memory_used_mib: memory_used_mib and memory_total_mib go together");
+  EXPECT_EQ(err(R"("memory_used_mib":11,"memory_total_mib":10)"),
+            "instances[0].memory_used_mib: 11 is out of range [0, 10]");
+  EXPECT_EQ(err(R"("memory_used_mib":-1,"memory_total_mib":10)"),
+            "instances[0].memory_used_mib: -1 is out of range [0, 10]");
+  EXPECT_EQ(err(R"("memory_used_mib":0,"memory_total_mib":0)"),
+            "instances[0].memory_total_mib: 0 is out of range [1, 16777216]");
+  EXPECT_EQ(err(R"("memory_used_mib":0,"memory_total_mib":16777217)"),
+            "instances[0].memory_total_mib: 16777217 is out of range [1, 16777216]");
+  EXPECT_EQ(err(R"("memory_used_mib":0,"memory_total_mib":1e3)"),
+            "instances[0].memory_total_mib: expected an integer");
+  EXPECT_EQ(err(R"("activity_percent":101)"), "instances[0].activity_percent: 101 is out of range [0, 100]");
+  EXPECT_EQ(err(R"("activity_percent":-1)"), "instances[0].activity_percent: -1 is out of range [0, 100]");
+  EXPECT_EQ(err(R"("activity_percent":true)"), "instances[0].activity_percent: expected an integer");
+  EXPECT_EQ(err(R"("usage_message":7)"), "instances[0].usage_message: expected a string");
+  EXPECT_EQ(err(R"("usage_message":"a\u0000b")"), "instances[0].usage_message: contains a NUL character");
+  EXPECT_EQ(err(R"("usage_message":")" + std::string(kMaxMessageBytes + 1, 'x') + "\""),
+            "instances[0].usage_message: 4097 bytes exceed the limit of 4096");
+  EXPECT_EQ(err(R"("memory_free_mib":10)"), "instances[0].memory_free_mib: unknown field");
+}
+
+TEST(NodeStateTest, GeneratedUsageFailsValidationLikeParsedUsage) {
+  ActualNodeState s = FullActual();
+  s.instances[1].memory_used_mib.reset();
+  auto r = ValidateActualNodeState(s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "instances[1].memory_used_mib: memory_used_mib and memory_total_mib go together");
+  s = FullActual();
+  s.instances[0].busy = false;
+  r = ValidateActualNodeState(s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "instances[0].processes: 2 disagrees with busy: false");
 }
 
 TEST(NodeStateTest, GeneratedDocumentsFailValidationLikeParsedOnes) {

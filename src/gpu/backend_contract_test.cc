@@ -224,6 +224,32 @@ TYPED_TEST(BackendContractTest, DestroyWithProcessIsInUse) {
   EXPECT_TRUE(this->backend().DestroyInstance(kA100, in.gpu_instance_id));
 }
 
+// NvmlBackend answers an instance with a MIG device from its memory info and everything else from
+// the instance list and geometry: both paths must agree with the sim.
+TYPED_TEST(BackendContractTest, UsageOfInstancesWithAndWithoutComputeInstance) {
+  const Instance in = this->Create(kA100, k1g, 0);
+  GpuResult<InstanceUsage> usage = this->backend().Usage(kA100, in.gpu_instance_id);
+  ASSERT_TRUE(usage) << usage.error().error.message;
+  EXPECT_EQ(usage->memory_used, MiB(0));
+  EXPECT_EQ(usage->memory_total, MiB(9728));  // 1g.10gb: 9.50 GiB
+  GpuResult<int> bare = this->hardware().CreateGpuInstance(kA100, k1g, 1);
+  ASSERT_TRUE(bare) << bare.error().error.message;
+  usage = this->backend().Usage(kA100, *bare);
+  ASSERT_TRUE(usage) << usage.error().error.message;
+  EXPECT_EQ(usage->memory_used, MiB(0));
+  EXPECT_EQ(usage->memory_total, MiB(9728));
+  GpuResult<InstanceUsage> unknown = this->backend().Usage(kA100, 999);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind, GpuErrorKind::kNotFound) << unknown.error().error.message;
+  GpuResult<InstanceUsage> no_mig = this->backend().Usage(kL4, 0);
+  ASSERT_FALSE(no_mig);
+  EXPECT_EQ(no_mig.error().kind, GpuErrorKind::kNotSupported) << no_mig.error().error.message;
+  ASSERT_TRUE(this->hardware().InjectFaults({.lose_gpus = {kA100}}));
+  GpuResult<InstanceUsage> lost = this->backend().Usage(kA100, in.gpu_instance_id);
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().kind, GpuErrorKind::kGpuLost) << lost.error().error.message;
+}
+
 TYPED_TEST(BackendContractTest, MigUuidChangesWhenRecreated) {
   const Instance first = this->Create(kH100, k3g, 0);
   ASSERT_TRUE(this->backend().DestroyInstance(kH100, first.gpu_instance_id));

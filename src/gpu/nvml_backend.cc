@@ -316,18 +316,31 @@ GpuResult<nvml::Device> NvmlBackend::MigDeviceOf(nvml::Device dev, int gpu_insta
   return GpuFail(GpuErrorKind::kNotFound, "no MIG device for GPU instance {}", gpu_instance_id);
 }
 
+// The agent asks this for every instance it reports, so the common case is kept cheap: an instance
+// with a compute instance has a MIG device whose memory info holds both numbers (a few calls).
+// Only without one (a GI without CI, an unknown id, MIG off, a lost GPU) does it read the instance
+// list and the geometry, which find the total or the precise error (~hundreds of calls).
 GpuResult<InstanceUsage> NvmlBackend::Usage(int gpu, int gpu_instance_id) {
+  InstanceUsage u{
+      .activity_note =
+          "activity needs GPM sampling (Hopper and later), which the NVML backend does not implement"};
+  GpuResult<nvml::Device> dev = Handle(gpu);
+  if (!dev) return GpuFail(dev.error());
+  if (lib_->api().get_memory_info != nullptr) {
+    if (GpuResult<nvml::Device> mig = MigDeviceOf(*dev, gpu_instance_id); mig) {
+      nvml::Memory mem{};
+      GPUSLICE_NVML_CALL(lib_->api().get_memory_info(*mig, &mem), "nvmlDeviceGetMemoryInfo(MIG device)");
+      u.memory_total = MibFromBytes(mem.total);
+      u.memory_used = MibFromBytes(mem.used);
+      return u;
+    }
+  }
   GpuResult<std::vector<Instance>> all = Instances(gpu);
   if (!all) return GpuFail(all.error());
   const auto it = std::find_if(all->begin(), all->end(),
                                [&](const Instance& in) { return in.gpu_instance_id == gpu_instance_id; });
   if (it == all->end())
     return GpuFail(GpuErrorKind::kNotFound, "GPU {} has no GPU instance {}", gpu, gpu_instance_id);
-  InstanceUsage u{
-      .activity_note =
-          "activity needs GPM sampling (Hopper and later), which the NVML backend does not implement"};
-  GpuResult<nvml::Device> dev = Handle(gpu);
-  if (!dev) return GpuFail(dev.error());
   GpuResult<GpuGeometry> geo = ReadGeometry(*dev, gpu);
   if (!geo) return GpuFail(geo.error());
   if (const GpuProfile* p = geo->FindProfile(it->profile_id); p != nullptr) u.memory_total = p->memory;
