@@ -1,5 +1,6 @@
-// libFuzzer target: the node registration and token request bodies (POST /v1/agent/register,
-// POST /v1/tokens). They must never crash, and what they accept must obey their rules.
+// libFuzzer target: the node registration, token request and team bodies (POST
+// /v1/agent/register, POST /v1/tokens, PUT /v1/teams/{name}). They must never crash, and what they accept
+// must obey their rules.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -13,6 +14,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (const auto t = gpuslice::api::ParseTokenRequest(body)) {
     if (t->name.empty() || (t->role == "team") == t->team.empty()) std::abort();
+  }
+  if (const auto team = gpuslice::api::ParseTeamRequest(body)) {
+    for (const auto& [cls, q] : team->quotas) {
+      if (cls.empty() || q.nominal_mgpu < 0 || q.nominal_mgpu > gpuslice::api::kMaxTeamMilliGpu) std::abort();
+    }
   }
   return 0;
 }

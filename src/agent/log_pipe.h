@@ -57,6 +57,9 @@ class RotatingLog {
   static Result<RotatingLog> Open(std::string path, LogRotation rotation);
 
   Result<void> Append(std::string_view data);
+  // Rotates now unless the current file is empty: a new run of a job starts a file of its own
+  // (what a log reader ships from a file's start then belongs to this run only).
+  Result<void> StartNewFile() { return size_ == 0 ? Result<void>{} : Rotate(); }
   const std::string& path() const { return path_; }
 
  private:

@@ -62,6 +62,20 @@ TEST_F(LogPipeTest, LongLinesAreSplitAndReopenAppends) {
   EXPECT_EQ(Slurp(dir_ + "/job.log"), "012345");
 }
 
+TEST_F(LogPipeTest, ANewRunStartsANewFileOnlyWhenTheLastOneHasOutput) {
+  {
+    auto log = RotatingLog::Open(dir_ + "/job.log", LogRotation{});
+    ASSERT_TRUE(log->StartNewFile());  // empty: nothing to rotate
+    EXPECT_FALSE(fs::exists(dir_ + "/job.log.1"));
+    ASSERT_TRUE(log->Append("run 1\n"));
+  }
+  auto log = RotatingLog::Open(dir_ + "/job.log", LogRotation{});
+  ASSERT_TRUE(log->StartNewFile());
+  ASSERT_TRUE(log->Append("run 2\n"));
+  EXPECT_EQ(Slurp(dir_ + "/job.log.1"), "run 1\n");
+  EXPECT_EQ(Slurp(dir_ + "/job.log"), "run 2\n");
+}
+
 TEST_F(LogPipeTest, PumpsUntilEveryWriterHasGone) {
   ChildLogEnds ends;
   auto pipe = LogPipe::Create(dir_ + "/job.fifo", &ends);

@@ -6,7 +6,8 @@
 //   optionally as another user (the agent must be root) and under cgroup v2 CPU/memory limits
 //   (where the host delegates cgroups; otherwise the status says "limits not enforced: <why>").
 // * Output: stdout and stderr go through a named pipe the supervisor reads (Poll) into
-//   <log_dir>/<job>.log, rotated by size (see log_pipe.h for why a named pipe).
+//   <log_dir>/<job>.log, rotated by size (see log_pipe.h for why a named pipe). A new run of a
+//   job (Start) begins a new file, rotating the last run's away; restarts continue the run's file.
 // * Stop: SIGTERM to the process group, SIGKILL to it after the grace period. When a workload's
 //   leader exits, whatever is left of its process group is killed too.
 // * Restarts: `on-failure` restarts after a non-zero exit, a signal it was not asked to take, or

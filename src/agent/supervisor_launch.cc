@@ -123,9 +123,10 @@ Result<void> Supervisor::Launch(Entry& e) {
   req.working_dir = rec.spec.working_dir;
   req.user = std::move(*user);
 
-  if (!e.log) {
+  if (!e.log) {  // a new run (restarts keep their run's log open): its output starts a new file
     auto log = RotatingLog::Open(rec.log_path, options_.log_rotation);
     if (!log) return Fail(log.error());
+    if (auto fresh = log->StartNewFile(); !fresh) return Fail(fresh.error());
     e.log.emplace(std::move(*log));
   }
   ChildLogEnds ends;

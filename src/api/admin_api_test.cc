@@ -50,5 +50,31 @@ TEST(AdminApi, TokenRequest) {
               HasSubstr("expires: unknown field"));
 }
 
+TEST(AdminApi, TeamRequest) {
+  const TeamRequest t = ParseTeamRequest(R"({"parent": "research", "weight": 2,
+      "quotas": {"A100-80GB": {"nominal_mgpu": 4000, "borrowing_limit_mgpu": 1000, "lending_limit_mgpu": null}}})")
+                            .value();
+  EXPECT_FALSE(t.kind);
+  EXPECT_TRUE(t.parent_given);
+  EXPECT_EQ(t.parent, "research");
+  EXPECT_EQ(t.weight, 2);
+  EXPECT_EQ(t.quotas.at("A100-80GB").nominal_mgpu, 4000);
+  EXPECT_EQ(t.quotas.at("A100-80GB").borrowing_limit_mgpu, 1000);
+  EXPECT_FALSE(t.quotas.at("A100-80GB").lending_limit_mgpu);
+  const TeamRequest root = ParseTeamRequest(R"({"kind": "cohort", "parent": null})").value();
+  EXPECT_TRUE(root.parent_given);
+  EXPECT_EQ(root.parent, "");
+  EXPECT_FALSE(ParseTeamRequest("{}").value().parent_given);
+  auto why = [](const Result<TeamRequest>& r) { return r ? "accepted" : r.error().message; };
+  EXPECT_THAT(why(ParseTeamRequest(R"({"kind": "group"})")), HasSubstr("kind: 'group'"));
+  EXPECT_THAT(why(ParseTeamRequest(R"({"quotas": {"A100-80GB": {"nominal_mgpu": -1}}})")),
+              HasSubstr("quotas.A100-80GB.nominal_mgpu: -1 is not an amount"));
+  EXPECT_THAT(why(ParseTeamRequest(R"({"quotas": {"A100-80GB": {"nominal": 1}}})")),
+              HasSubstr("quotas.A100-80GB.nominal: unknown field"));
+  EXPECT_THAT(why(ParseTeamRequest(R"({"quotas": [1]})")), HasSubstr("quotas: expected an object"));
+  EXPECT_THAT(why(ParseTeamRequest(R"({"weight": 1.5})")), HasSubstr("weight: expected an integer"));
+  EXPECT_THAT(why(ParseTeamRequest(R"({"parent": "a/b"})")), HasSubstr("parent: 'a/b'"));
+}
+
 }  // namespace
 }  // namespace gpuslice::api

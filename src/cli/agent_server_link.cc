@@ -146,6 +146,8 @@ Result<std::uint64_t> ServerLink::ShipLog(const std::string& job, std::uint64_t 
   if (r->status != 200 && r->status != 409) return Fail(FromResponse(*r));
   const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("size") || !j["size"].is_number_unsigned()) {
+    // A 409 without a size: the job does not run here (any more). Nothing to retry.
+    if (r->status == 409) return Fail(ErrorCode::kFailedPrecondition, "{}", FromResponse(*r).message);
     return Fail(ErrorCode::kUnavailable, "server answered {} without a log size", r->status);
   }
   return j["size"].get<std::uint64_t>();

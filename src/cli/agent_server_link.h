@@ -42,10 +42,11 @@ class ServerLink {
   void DrainWake();
   Result<void> Report(const api::ActualNodeState& actual);
 
-  // Ships a chunk of job `job`'s output that starts at stream offset `offset` (POST
-  // /v1/agent/logs); an empty chunk asks how much the server has. Returns the server's size of
-  // the log after it: offset + data.size() normally, less when the chunk left a gap (the server
-  // lost output: go back), more when the server had more than this agent knew (after a restart).
+  // Ships a chunk of the output of job `job`'s current run that starts at offset `offset` of the
+  // run (POST /v1/agent/logs; server/log_book.h); an empty chunk asks how much the server has.
+  // Returns the server's size of the run after it: offset + data.size() normally, less when the
+  // chunk left a gap (the server lost output: go back), more when the server had more than this
+  // agent knew (after a restart).
   // Errors: kNotFound (no such job), kFailedPrecondition (the job runs elsewhere), kUnavailable.
   Result<std::uint64_t> ShipLog(const std::string& job, std::uint64_t offset, std::string_view data);
 

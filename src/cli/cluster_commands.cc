@@ -190,9 +190,16 @@ void AddNode(CLI::App& app, int* exit_code) {
     for (const json& g : (*r)["gpus"]) {
       std::string slices;
       for (const json& i : g["instances"]) {
-        slices +=
-            fmt::format("{}{}@{} {}", slices.empty() ? "" : ", ", i.value("profile", ""), i.value("start", 0),
-                        i["job"].is_null() ? "idle" : fmt::format("job {}", i["job"].get<std::uint64_t>()));
+        std::string usage;
+        if (i.contains("memory_used_mib") && i.contains("memory_total_mib")) {
+          usage = fmt::format(" {}/{} MiB", i["memory_used_mib"].get<std::int64_t>(),
+                              i["memory_total_mib"].get<std::int64_t>());
+        }
+        if (i.contains("activity_percent")) usage += fmt::format(" {}%", i["activity_percent"].get<int>());
+        slices += fmt::format(
+            "{}{}@{} {}{}", slices.empty() ? "" : ", ", i.value("profile", ""), i.value("start", 0),
+            i["job"].is_null() ? "idle" : fmt::format("job {}", i["job"].get<std::uint64_t>()),
+            usage.empty() ? "" : " (" + usage.substr(1) + ")");
       }
       t.AddRow({std::to_string(g.value("index", 0)), g.value("mode", ""), g.value("health", "-"),
                 Bar(r->value("gpu_model", ""), g, letters), slices.empty() ? "-" : slices});
@@ -228,10 +235,90 @@ void AddNode(CLI::App& app, int* exit_code) {
   }
 }
 
+// "A100-80GB=4000[:2000[:1000]]" -> the class and its amounts (nominal, borrowing limit,
+// lending limit), in milli-GPU.
+Result<std::pair<std::string, json>> ParseQuotaFlag(const std::string& text) {
+  const std::size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return Fail(ErrorCode::kInvalidArgument, "--quota '{}': expected MODEL=MGPU[:BORROW_LIMIT[:LEND_LIMIT]]",
+                text);
+  }
+  json amounts = json::object();
+  const char* names[] = {"nominal_mgpu", "borrowing_limit_mgpu", "lending_limit_mgpu"};
+  std::size_t at = eq + 1;
+  for (int i = 0; i < 3 && at <= text.size(); ++i) {
+    const std::size_t colon = std::min(text.find(':', at), text.size());
+    const std::string part = text.substr(at, colon - at);
+    char* end = nullptr;
+    const long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || v < 0) {
+      return Fail(ErrorCode::kInvalidArgument, "--quota '{}': '{}' is not an amount of milli-GPU", text,
+                  part);
+    }
+    amounts[names[i]] = v;
+    at = colon + 1;
+  }
+  if (at <= text.size()) return Fail(ErrorCode::kInvalidArgument, "--quota '{}': too many ':' parts", text);
+  return std::pair{text.substr(0, eq), amounts};
+}
+
 void AddTeam(CLI::App& app, int* exit_code) {
   auto f = std::make_shared<ClientFlags>();
   CLI::App* team = app.add_subcommand("team", "Teams and their quotas");
   team->require_subcommand(1);
+
+  struct SetFlags {
+    ClientFlags conn;
+    std::string name, parent;
+    bool cohort = false, root = false;
+    int weight = -1;
+    std::vector<std::string> quotas;
+  };
+  auto sf = std::make_shared<SetFlags>();
+  CLI::App* set = team->add_subcommand(
+      "set", "Add a team or cohort, or change one (admin); what you do not give stays as it is");
+  AddClientFlags(set, sf->conn);
+  set->add_option("name", sf->name, "Team (or cohort) name")->required();
+  set->add_flag("--cohort", sf->cohort, "Create a cohort (a group that lends and borrows), not a team");
+  set->add_option("--parent", sf->parent, "The cohort it belongs to");
+  set->add_flag("--root", sf->root, "Belong to no cohort");
+  set->add_option("--weight", sf->weight, "Fair-sharing weight (default 1)")->check(CLI::Range(0, 1'000'000));
+  set->add_option(
+      "--quota", sf->quotas,
+      "MODEL=MGPU[:BORROW_LIMIT[:LEND_LIMIT]] in milli-GPU, e.g. A100-80GB=4000:2000 (repeatable)");
+  set->add_flag("--json", sf->conn.json, "Print the server's JSON");
+  set->callback([sf, exit_code] {
+    json body = json::object();
+    if (sf->cohort) body["kind"] = "cohort";
+    if (!sf->parent.empty()) body["parent"] = sf->parent;
+    if (sf->root) body["parent"] = nullptr;
+    if (sf->weight >= 0) body["weight"] = sf->weight;
+    for (const std::string& q : sf->quotas) {
+      Result<std::pair<std::string, json>> parsed = ParseQuotaFlag(q);
+      if (!parsed) {
+        *exit_code = ReportError(parsed.error());
+        return;
+      }
+      body["quotas"][parsed->first] = parsed->second;
+    }
+    Result<json> r = Call(sf->conn, "PUT", "/v1/teams/" + net::PercentEncode(sf->name), body.dump());
+    if (!r) {
+      *exit_code = ReportError(r.error());
+      return;
+    }
+    if (sf->conn.json) {
+      std::cout << r->dump(2) << '\n';
+      return;
+    }
+    std::string quotas;
+    for (const json& c : (*r)["classes"]) {
+      quotas += fmt::format("{}{} {} GPUs", quotas.empty() ? "" : ", ", c.value("gpu_class", ""),
+                            Gpus(c.value("quota_mgpu", std::int64_t{0})));
+    }
+    std::cout << fmt::format("{} {}{}: {}\n", r->value("kind", ""), r->value("name", ""),
+                             (*r)["parent"].is_string() ? " in " + (*r)["parent"].get<std::string>() : "",
+                             quotas.empty() ? "no quota" : quotas);
+  });
   CLI::App* ls = team->add_subcommand("ls", "Teams and cohorts: quota, usage and what is free, in GPUs");
   AddClientFlags(ls, *f);
   ls->add_flag("--json", f->json, "Print the server's JSON (amounts in milli-GPU)");

@@ -140,6 +140,14 @@ class Scheduler {
   const Node& node(NodeId id) const { return nodes_[id.value() - 1]; }
   std::size_t num_pending() const { return num_pending_; }
   const QuotaTree& quota() const { return quota_; }
+  // Adds a team or cohort to the quota tree, or changes one: its parent (spec.parent; "" a root),
+  // weight and the quota entries in spec.quotas (class names are interned; classes not named
+  // keep their entries). All or nothing: the change is made on a copy and kept only if every
+  // step succeeds. Running work stays admitted; a cut may leave a team over its quota until work
+  // ends, and the next pass sees the new numbers. With dry_run nothing changes. Errors:
+  // kInvalidArgument (a team turned into a cohort or back, a team as parent, a cycle, a bad
+  // amount or weight), kNotFound (an unknown parent).
+  Result<void> UpsertQuotaNode(const QuotaNodeSpec& spec, bool dry_run = false);
 
   // Compute slices held by instances (busy or idle) and by whole GPUs, and the total; the
   // simulator's allocation ratio is busy / total.

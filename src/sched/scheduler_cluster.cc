@@ -32,6 +32,40 @@ void Scheduler::IndexGpu(GpuRef ref) {
   if (gpu.mode == GpuMode::kWhole && !gpu.whole_job.valid()) m.free_whole.insert(ref);
 }
 
+Result<void> Scheduler::UpsertQuotaNode(const QuotaNodeSpec& spec, bool dry_run) {
+  QuotaTree tree = quota_;
+  QuotaNodeId parent;
+  if (!spec.parent.empty()) {
+    Result<QuotaNodeId> p = tree.Find(spec.parent);
+    if (!p) return Fail(ErrorCode::kNotFound, "{}: no cohort '{}'", spec.name, spec.parent);
+    parent = *p;
+  }
+  QuotaNodeId id;
+  if (Result<QuotaNodeId> existing = tree.Find(spec.name)) {
+    id = *existing;
+    if (tree.is_team(id) != spec.team) {
+      return Fail(ErrorCode::kInvalidArgument, "'{}' is a {}; it cannot become a {}", spec.name,
+                  tree.is_team(id) ? "team" : "cohort", spec.team ? "team" : "cohort");
+    }
+    if (tree.parent(id) != parent) {
+      if (Result<void> r = tree.SetParent(id, parent); !r) return Fail(r.error().WithContext(spec.name));
+    }
+  } else {
+    Result<QuotaNodeId> added =
+        spec.team ? tree.AddTeam(spec.name, parent) : tree.AddCohort(spec.name, parent);
+    if (!added) return Fail(added.error());
+    id = *added;
+  }
+  if (Result<void> r = tree.SetWeight(id, spec.weight); !r) return Fail(r.error().WithContext(spec.name));
+  for (const auto& [class_name, q] : spec.quotas) {
+    Result<ClassId> c = tree.AddClass(class_name);
+    if (!c) return Fail(c.error().WithContext(spec.name));
+    if (Result<void> r = tree.SetQuota(id, *c, q); !r) return Fail(r.error().WithContext(spec.name));
+  }
+  if (!dry_run) quota_ = std::move(tree);
+  return {};
+}
+
 Result<std::vector<Decision>> Scheduler::SetGpuMode(GpuRef ref, GpuMode mode, std::int64_t now_ms) {
   if (ref >= gpus_.size()) return Fail(ErrorCode::kNotFound, "no GPU {}", ref);
   Gpu& gpu = gpus_[ref];

@@ -203,5 +203,33 @@ TEST(SchedulerTest, FirstFitTakesTheFirstGpuAndLowestStart) {
   EXPECT_EQ(s.FindJob(JobId(2))->bindings[0].gpu, 1u);
 }
 
+TEST(SchedulerTest, QuotaChangesAtRuntimeAreAllOrNothingAndTheNextPassSeesThem) {
+  Scheduler s(Teams({{"nlp", 0}}, {"A100-40GB"}, /*borrowing_limit=*/0));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId id = s.Submit(SliceJob(s, "nlp", "1g.5gb")).value();
+  s.Schedule(0);
+  EXPECT_EQ(s.FindJob(id)->pending.kind, PendingKind::kQuota);
+
+  // A new team under the cohort, and nlp raised: the waiting job runs at the next pass.
+  ASSERT_TRUE(s.UpsertQuotaNode({"vision", true, "research", 2, {{"A100-40GB", ClassQuota{MilliGpu(500)}}}}));
+  EXPECT_EQ(s.quota().weight(s.quota().Find("vision").value()), 2);
+  ASSERT_TRUE(s.UpsertQuotaNode({"nlp", true, "research", 1, {{"A100-40GB", ClassQuota{MilliGpu(1000)}}}}));
+  s.Schedule(1);
+  EXPECT_EQ(s.FindJob(id)->state, JobState::kRunning);
+
+  // Refused changes change nothing, not even the steps before the failing one.
+  const QuotaTree before = s.quota();
+  EXPECT_EQ(s.UpsertQuotaNode({"nlp", false, "", 1, {}}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.UpsertQuotaNode({"ml", true, "nlp", 1, {}}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.UpsertQuotaNode({"ml", true, "nowhere", 1, {}}).error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(s.UpsertQuotaNode({"vision", true, "", 5, {{"A100-40GB", ClassQuota{MilliGpu(-1)}}}}));
+  EXPECT_EQ(s.quota().weight(s.quota().Find("vision").value()), 2);
+  EXPECT_EQ(s.quota().parent(s.quota().Find("vision").value()), s.quota().Find("research").value());
+  EXPECT_FALSE(s.quota().Find("ml"));
+  EXPECT_TRUE(s.UpsertQuotaNode({"ml", true, "", 1, {}}, /*dry_run=*/true));
+  EXPECT_FALSE(s.quota().Find("ml"));
+  EXPECT_EQ(s.quota().node_count(), before.node_count());
+}
+
 }  // namespace
 }  // namespace gpuslice::sched

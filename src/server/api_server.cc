@@ -43,6 +43,9 @@ net::Response JsonResponse(int status, const ordered_json& j) {
 // One answer of GET /v1/jobs/{id}/logs can carry this much output; a client asks again from
 // the next offset.
 constexpr std::size_t kLogReadMax = 1 << 20;
+// A cancelled job's output may still arrive this long after the cancel (the workload's stop
+// grace period, 10 s by default, and a shipping round).
+constexpr std::chrono::milliseconds kCancelledOutputGrace{12'000};
 
 // Buckets of the job wait-time histogram, in seconds (a second to a day).
 const std::vector<double> kWaitBuckets{1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600};
@@ -143,6 +146,10 @@ struct ApiServer::Impl {
   std::set<std::uint64_t> log_dirty;
   std::uint64_t job_end_subscription = 0;
 
+  std::int64_t NowMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
+  }
+
   void LogChanged(std::uint64_t job) {
     std::lock_guard lock(mu);
     log_dirty.insert(job);
@@ -156,7 +163,12 @@ struct ApiServer::Impl {
     if (!v) return Fail(v.error());
     Result<LogBook::Chunk> c = logs->Read(job, offset, kLogReadMax);
     if (!c) return Fail(c.error());
-    const bool ended = v->phase != JobPhase::kPending && v->phase != JobPhase::kRunning;
+    // Complete: the job ended and its agent has shipped everything. An agent ships before it
+    // reports an end, so an exit is complete at once; a cancelled job's workload is stopped
+    // after the cancel and may write during its grace period (kCancelledOutputGrace).
+    const bool ended =
+        v->phase == JobPhase::kSucceeded || v->phase == JobPhase::kFailed ||
+        (v->phase == JobPhase::kCancelled && NowMs() - v->ended_ms > kCancelledOutputGrace.count());
     net::Response r = net::Response::Text(200, std::move(c->data));
     r.headers["Content-Type"] = "application/octet-stream";
     r.headers["Gpuslice-Log-Offset"] = std::to_string(c->next);
@@ -185,7 +197,8 @@ struct ApiServer::Impl {
         std::fprintf(stderr, "gpuslice server: %s\n", lost.error().message.c_str());
       } else {
         for (const std::string& n : *lost)
-          std::fprintf(stderr, "gpuslice server: node %s lost, its jobs requeued\n", n.c_str());
+          std::fprintf(stderr, "gpuslice server: node %s lost, its jobs %s\n", n.c_str(),
+                       options.lost_node_jobs == LostNodeJobs::kFail ? "failed" : "requeued");
       }
       const auto started = std::chrono::steady_clock::now();
       if (Result<int> r = cp->Schedule(); !r) {
@@ -292,6 +305,7 @@ struct ApiServer::Impl {
   net::Reply GetNode(net::Request& req);
   net::Reply NodeMode(net::Request& req, NodeAction action);
   net::Reply ListTeams(net::Request& req);
+  net::Reply SetTeam(net::Request& req);
   net::Reply JobLogs(net::Request& req);
   net::Reply ShipLogs(net::Request& req);
   net::Reply Events(net::Request& req);
@@ -319,6 +333,7 @@ Result<void> ApiServer::Impl::AddRoutes(net::Router& r) {
       {"POST", "/v1/nodes/{name}/uncordon",
        [this](Request& q) { return NodeMode(q, NodeAction::kUncordon); }},
       {"GET", "/v1/teams", [this](Request& q) { return ListTeams(q); }},
+      {"PUT", "/v1/teams/{name}", [this](Request& q) { return SetTeam(q); }},
       {"GET", "/v1/events", [this](Request& q) { return Events(q); }},
       {"POST", "/v1/agent/logs", [this](Request& q) { return ShipLogs(q); }},
       {"POST", "/v1/agent/register", [this](Request& q) { return Register(q); }},
@@ -389,6 +404,13 @@ net::Reply ApiServer::Impl::CreateToken(net::Request& req) {
   p.role = t->role == "admin" ? Role::kAdmin : t->role == "node" ? Role::kNode : Role::kTeam;
   p.name = t->name;
   p.team = t->team;
+  if (p.role == Role::kTeam) {
+    const std::vector<TeamView> teams = cp->Teams();
+    if (std::none_of(teams.begin(), teams.end(),
+                     [&](const TeamView& v) { return v.team && v.name == p.team; })) {
+      return ErrorResponse(Error{ErrorCode::kNotFound, fmt::format("no team '{}'", p.team)});
+    }
+  }
   Result<std::string> token = tokens->Create(p);
   if (!token) return ErrorResponse(token.error());
   return JsonResponse(201, ordered_json{{"token", *token}, {"role", t->role}, {"name", p.name}});
@@ -408,7 +430,10 @@ net::Reply ApiServer::Impl::GetNode(net::Request& req) {
   Result<NodeView> n = cp->NodeViewOf(req.Param("name"));
   if (!n) return ErrorResponse(n.error());
   ordered_json j = ToJson(*n);
-  if (Result<api::DesiredNodeState> d = cp->Desired(n->spec.name)) j["desired"] = api::ToJson(*d);
+  // The desired state names every team's commands and environment: for admins only.
+  if (who->role == Role::kAdmin) {
+    if (Result<api::DesiredNodeState> d = cp->Desired(n->spec.name)) j["desired"] = api::ToJson(*d);
+  }
   return JsonResponse(200, j);
 }
 
@@ -434,6 +459,18 @@ net::Reply ApiServer::Impl::ListTeams(net::Request& req) {
   ordered_json teams = ordered_json::array();
   for (const TeamView& t : cp->Teams()) teams.push_back(ToJson(t));
   return JsonResponse(200, ordered_json{{"teams", std::move(teams)}});
+}
+
+// PUT /v1/teams/{name}: add or change a team or cohort (api::TeamRequest).
+net::Reply ApiServer::Impl::SetTeam(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kAdminister);
+  if (!who) return ErrorResponse(who.error());
+  Result<api::TeamRequest> r = api::ParseTeamRequest(req.body);
+  if (!r) return ErrorResponse(r.error());
+  Result<TeamView> t = cp->SetTeam(req.Param("name"), *r);
+  if (!t) return ErrorResponse(t.error());
+  Kick();
+  return JsonResponse(200, ToJson(*t));
 }
 
 // GET /v1/jobs/{id}/logs?offset=N[&follow=true&timeout_ms=T]: the job's output from byte N. With
@@ -476,8 +513,13 @@ net::Reply ApiServer::Impl::ShipLogs(net::Request& req) {
   if (!offset) return ErrorResponse(offset.error());
   Result<JobView> v = cp->Get(*job);
   if (!v) return ErrorResponse(v.error());
-  if (!v->slices.empty() &&
-      std::none_of(v->slices.begin(), v->slices.end(), [&](const SliceAt& s) { return s.node == node; })) {
+  // Only the node the job runs on (or ran on last, once it ended) may add to its output: a
+  // lost node's agent that still runs an old copy must not write into the new run.
+  if (v->slices.empty()) {
+    return ErrorResponse(Error{ErrorCode::kFailedPrecondition,
+                               fmt::format("job {} is {} on no node", *job, JobPhaseName(v->phase))});
+  }
+  if (std::none_of(v->slices.begin(), v->slices.end(), [&](const SliceAt& s) { return s.node == node; })) {
     return ErrorResponse(Error{ErrorCode::kFailedPrecondition, fmt::format("job {} runs on node {}, not '{}'",
                                                                            *job, v->slices[0].node, node)});
   }
@@ -485,10 +527,10 @@ net::Reply ApiServer::Impl::ShipLogs(net::Request& req) {
   if (!size) {
     if (size.error().code != ErrorCode::kFailedPrecondition) return ErrorResponse(size.error());
     // A gap: tell the agent where the log ends, so it can go back.
-    net::Response r = JsonResponse(
-        409, ordered_json{{"error", {{"code", "failed_precondition"}, {"message", size.error().message}}},
-                          {"size", logs->Size(*job)}});
-    return r;
+    return JsonResponse(409, ordered_json{{"error",
+                                           {{"code", ErrorCodeName(ErrorCode::kFailedPrecondition)},
+                                            {"message", size.error().message}}},
+                                          {"size", logs->RunSize(*job)}});
   }
   if (!req.body.empty()) LogChanged(*job);
   return JsonResponse(200, ordered_json{{"job", *job}, {"size", *size}});
@@ -501,20 +543,24 @@ net::Reply ApiServer::Impl::ShipLogs(net::Request& req) {
 net::Reply ApiServer::Impl::Events(net::Request& req) {
   Result<Principal> who = Who(req, Permission::kReadCluster);
   if (!who) return ErrorResponse(who.error());
-  std::uint64_t after = std::numeric_limits<std::uint64_t>::max();  // default: new events only
+  // A reconnecting client's Last-Event-ID wins over the after= of the URL it reconnects to.
+  Result<std::uint64_t> after = QueryNumber(req, "after", std::numeric_limits<std::uint64_t>::max());
+  if (!after) return ErrorResponse(after.error());
   if (const std::optional<std::string> last = req.Header("Last-Event-ID")) {
     std::uint64_t n = 0;
     if (std::from_chars(last->data(), last->data() + last->size(), n).ec == std::errc()) after = n;
   }
-  Result<std::uint64_t> q = QueryNumber(req, "after", after);
-  if (!q) return ErrorResponse(q.error());
-  after = *q;
   std::optional<std::string> team = req.Query("team");
   if (who->role == Role::kTeam) team = who->team;
   auto stream = net::SseStream::Create();
-  const std::uint64_t sub = cp->Subscribe(after, [stream, team](const Event& e) {
+  const std::uint64_t sub = cp->Subscribe(*after, [stream, team](const Event& e) {
     if (team && !e.team.empty() && e.team != *team) return !stream->Closed();
-    return stream->Send(e.type, ToJson(e).dump(-1, ' ', false, json::error_handler_t::replace),
+    ordered_json j = ToJson(e);
+    if (team && e.team.empty()) {  // a cluster event: other teams' job ids are not a team's business
+      j.erase("requeued");
+      j.erase("failed");
+    }
+    return stream->Send(e.type, j.dump(-1, ' ', false, json::error_handler_t::replace),
                         std::to_string(e.seq));
   });
   stream->OnClose([this, sub] { cp->Unsubscribe(sub); });
@@ -631,8 +677,37 @@ net::Reply ApiServer::Impl::Metrics(net::Request& req) {
       }
     }
   }
+  // Every slice, as its agent last sampled it (absent until an agent reports usage).
+  m.Family("gpuslice_slice_memory_used_bytes", "gauge", "GPU memory used on a MIG slice.");
+  m.Family("gpuslice_slice_memory_total_bytes", "gauge", "GPU memory of a MIG slice.");
+  m.Family("gpuslice_slice_activity_ratio", "gauge",
+           "Share of time a slice's SMs were busy (0..1), where the GPU can measure it.");
+  m.Family("gpuslice_slice_processes", "gauge", "Compute processes on a MIG slice.");
+  std::map<std::uint64_t, std::string> team_of;
+  for (const JobView& v : jobs) team_of[v.id] = v.team;
+  for (const NodeView& n : nodes) {
+    for (const GpuView& g : n.gpus) {
+      for (const InstanceView& i : g.instances) {
+        const Labels l{{"node", n.spec.name},
+                       {"gpu", std::to_string(g.index)},
+                       {"slice", fmt::format("{}@{}", i.profile, i.start)},
+                       {"job", i.job ? std::to_string(*i.job) : ""},
+                       {"team", i.job ? team_of[*i.job] : ""}};
+        if (i.memory_used_mib)
+          m.Sample("gpuslice_slice_memory_used_bytes", l,
+                   static_cast<double>(*i.memory_used_mib) * 1048576.0);
+        if (i.memory_total_mib)
+          m.Sample("gpuslice_slice_memory_total_bytes", l,
+                   static_cast<double>(*i.memory_total_mib) * 1048576.0);
+        if (i.activity_percent) m.Sample("gpuslice_slice_activity_ratio", l, *i.activity_percent / 100.0);
+        if (i.processes) m.Sample("gpuslice_slice_processes", l, *i.processes);
+      }
+    }
+  }
   m.Family("gpuslice_gpus", "gauge", "GPUs by mode (dynamic, static, whole, cordoned, draining).");
-  for (const auto& [mode, k] : gpus_by_mode) m.Sample("gpuslice_gpus", {{"mode", mode}}, k);
+  for (const char* mode : {"dynamic", "static", "whole", "cordoned", "draining"}) {
+    m.Sample("gpuslice_gpus", {{"mode", mode}}, gpus_by_mode[mode]);
+  }
   m.Family("gpuslice_slices", "gauge", "MIG slices: busy (a job holds it) or idle (warm, kept for reuse).");
   m.Sample("gpuslice_slices", {{"state", "busy"}}, busy);
   m.Sample("gpuslice_slices", {{"state", "idle"}}, idle);
@@ -716,6 +791,12 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options) {
     s.cv.notify_all();
   });
   s.job_end_subscription = s.cp->Subscribe(std::numeric_limits<std::uint64_t>::max(), [&s](const Event& e) {
+    if (e.type == "job-started") {  // before any agent can ship the run's output
+      if (Result<void> r = s.logs->BeginRun(e.data.value("job", std::uint64_t{0})); !r) {
+        std::fprintf(stderr, "gpuslice server: %s\n", r.error().message.c_str());
+      }
+      return true;
+    }
     if (e.type != "job-ended") return true;
     std::lock_guard lock(s.mu);  // the control plane's lock is held: only enqueue
     s.log_dirty.insert(e.data.value("job", std::uint64_t{0}));

@@ -340,7 +340,8 @@ TEST_F(ApiServerTest, AdminsCordonAndDrainNodesEveryoneSeesNodesTeamsAndMetrics)
   const json n1 = json::parse(Call("GET", "/v1/nodes/n1", nlp).body);
   ASSERT_EQ(n1["gpus"][0]["instances"].size(), 1u);
   EXPECT_EQ(n1["gpus"][0]["instances"][0]["job"], id);
-  EXPECT_EQ(n1["desired"]["workloads"].size(), 1u);
+  EXPECT_FALSE(n1.contains("desired"));  // other teams' commands and environment: admins only
+  EXPECT_EQ(json::parse(Call("GET", "/v1/nodes/n1", admin_).body)["desired"]["workloads"].size(), 1u);
   EXPECT_EQ(json::parse(Call("GET", "/v1/nodes", nlp).body)["nodes"].size(), 1u);
   const json teams = json::parse(Call("GET", "/v1/teams", nlp).body)["teams"];
   ASSERT_EQ(teams.size(), 3u);  // nlp, research (the cohort), vision
@@ -349,7 +350,46 @@ TEST_F(ApiServerTest, AdminsCordonAndDrainNodesEveryoneSeesNodesTeamsAndMetrics)
   EXPECT_EQ(teams[1]["kind"], "cohort");
   EXPECT_EQ(teams[1]["classes"][0]["quota_mgpu"], 3000);
 
+  // An admin adds a team and its quota; jobs of it are accepted at once.
+  const net::Response added =
+      Call("PUT", "/v1/teams/audio", admin_,
+           R"({"parent": "research", "quotas": {"A100-80GB": {"nominal_mgpu": 250}}})");
+  ASSERT_EQ(added.status, 200) << added.body;
+  EXPECT_EQ(json::parse(added.body)["classes"][0]["quota_mgpu"], 250);
+  EXPECT_EQ(json::parse(Call("GET", "/v1/teams", nlp).body)["teams"].size(), 4u);
+  EXPECT_EQ(Call("PUT", "/v1/teams/audio", admin_, R"({"kind": "cohort"})").status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/teams/audio", admin_, R"({"parent": "nowhere"})").status, 404);
+  EXPECT_EQ(Call("PUT", "/v1/teams/audio", admin_, R"({"colour": "red"})").status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/teams/audio", nlp, R"({"weight": 3})").status, 403);
+
+  // The agent's usage sample of the job's slice reaches the node view and /metrics.
+  const json slice = n1["gpus"][0]["instances"][0];
+  const json report{{"node", "n1"},
+                    {"generation_applied", 0},
+                    {"gpus", json::array()},
+                    {"instances", json::array({{{"gpu_index", 0},
+                                                {"profile", slice["profile"]},
+                                                {"start", slice["start"]},
+                                                {"key", "k1"},
+                                                {"mig_uuid", "MIG-0000"},
+                                                {"busy", true},
+                                                {"processes", 1},
+                                                {"memory_used_mib", 512},
+                                                {"memory_total_mib", 9856},
+                                                {"activity_percent", 40}}})},
+                    {"workloads", json::array()}};
+  const net::Response reported = Call("POST", "/v1/agent/report", node, report.dump());
+  ASSERT_EQ(reported.status, 200) << reported.body;
+  EXPECT_EQ(json::parse(Call("GET", "/v1/nodes/n1", nlp).body)["gpus"][0]["instances"][0]["memory_used_mib"],
+            512);
+
   const std::string metrics = Call("GET", "/metrics", nlp).body;
+  const std::string labels = fmt::format(R"(node="n1",gpu="0",slice="{}@{}",job="{}",team="nlp")",
+                                         slice["profile"].get<std::string>(), slice["start"].get<int>(), id);
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_slice_memory_used_bytes{" + labels + "} 536870912\n"));
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_slice_activity_ratio{" + labels + "} 0.4\n"));
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_slice_processes{" + labels + "} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("gpuslice_gpus{mode=\"cordoned\"} 0\n"));
   EXPECT_THAT(metrics, HasSubstr("gpuslice_queue_length 0\n"));
   EXPECT_THAT(metrics, HasSubstr("gpuslice_slices{state=\"busy\"} 1\n"));
   EXPECT_THAT(metrics, HasSubstr("gpuslice_allocation_ratio 0.125\n"));  // 1 of 8 memory units
@@ -394,6 +434,7 @@ TEST_F(ApiServerTest, EveryEndpointChecksEveryRole) {
       {"POST", "/v1/nodes/n1/drain", "", {"admin"}},
       {"POST", "/v1/nodes/n1/uncordon", "", {"admin"}},
       {"GET", "/v1/teams", "", {"team", "admin"}},
+      {"PUT", "/v1/teams/nlp", R"({"weight": 1})", {"admin"}},
       {"GET", "/metrics", "", {"team", "admin"}},
       {"POST",
        "/v1/agent/register",

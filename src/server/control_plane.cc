@@ -75,6 +75,42 @@ Result<JobView> ViewOf(const store::JobRecord& r) {
   return v;
 }
 
+json TeamSpecJson(const sched::QuotaNodeSpec& s) {
+  json quotas = json::object();
+  for (const auto& [cls, q] : s.quotas) {
+    json e{{"nominal_mgpu", q.nominal.value()}};
+    if (q.borrowing_limit) e["borrowing_limit_mgpu"] = q.borrowing_limit->value();
+    if (q.lending_limit) e["lending_limit_mgpu"] = q.lending_limit->value();
+    quotas[cls] = e;
+  }
+  return json{
+      {"kind", s.team ? "team" : "cohort"}, {"parent", s.parent}, {"weight", s.weight}, {"quotas", quotas}};
+}
+
+Result<sched::QuotaNodeSpec> TeamSpecOf(const std::string& name, const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return Fail(ErrorCode::kInternal, "team record '{}' is not JSON", name);
+  try {
+    sched::QuotaNodeSpec s;
+    s.name = name;
+    s.team = j.at("kind").get<std::string>() == "team";
+    s.parent = j.at("parent").get<std::string>();
+    s.weight = j.at("weight").get<std::int64_t>();
+    for (const auto& [cls, e] : j.at("quotas").items()) {
+      sched::ClassQuota q{MilliGpu(e.at("nominal_mgpu").get<std::int64_t>())};
+      if (e.contains("borrowing_limit_mgpu"))
+        q.borrowing_limit = MilliGpu(e["borrowing_limit_mgpu"].get<std::int64_t>());
+      if (e.contains("lending_limit_mgpu"))
+        q.lending_limit = MilliGpu(e["lending_limit_mgpu"].get<std::int64_t>());
+      s.quotas[cls] = q;
+    }
+    return s;
+  } catch (const json::exception& e) {
+    return Fail(ErrorCode::kInternal, "team record '{}': {}", name, e.what());
+  }
+}
+
 }  // namespace
 
 std::string_view JobPhaseName(JobPhase p) {
@@ -185,6 +221,24 @@ Result<void> ControlPlane::Recover() {
       }
     }
     ApplyHeldLocked(name);
+  }
+  // Teams changed through the API, over the --team flags; parents before children (a stored
+  // cohort may come after its teams in name order).
+  std::vector<sched::QuotaNodeSpec> stored;
+  for (const auto& [name, text] : snap->teams) {
+    Result<sched::QuotaNodeSpec> spec = TeamSpecOf(name, text);
+    if (!spec) return Fail(spec.error());
+    stored.push_back(std::move(*spec));
+  }
+  while (!stored.empty()) {
+    const std::size_t before = stored.size();
+    std::erase_if(stored, [&](const sched::QuotaNodeSpec& s) {
+      return (s.parent.empty() || scheduler_->quota().Find(s.parent)) && scheduler_->UpsertQuotaNode(s);
+    });
+    if (stored.size() == before) {
+      return Fail(ErrorCode::kInternal, "stored team '{}' cannot be restored: {}", stored[0].name,
+                  scheduler_->UpsertQuotaNode(stored[0], true).error().message);
+    }
   }
   if (auto it = snap->meta.find(std::string(kNextJobId)); it != snap->meta.end()) {
     next_job_id_ = std::max<std::uint64_t>(1, std::strtoull(it->second.c_str(), nullptr, 10));
@@ -373,7 +427,12 @@ NodeView ControlPlane::NodeViewLocked(const NodeSpec& spec) const {
       }
       if (actual != nullptr) {
         for (const api::ActualInstance& ai : actual->instances) {
-          if (ai.gpu_index == g.index && ai.profile == iv.profile && ai.start == iv.start) iv.busy = ai.busy;
+          if (ai.gpu_index != g.index || ai.profile != iv.profile || ai.start != iv.start) continue;
+          iv.busy = ai.busy;
+          iv.processes = ai.processes;
+          iv.memory_used_mib = ai.memory_used_mib;
+          iv.memory_total_mib = ai.memory_total_mib;
+          iv.activity_percent = ai.activity_percent;
         }
       }
       g.instances.push_back(std::move(iv));
@@ -408,6 +467,10 @@ Result<NodeView> ControlPlane::NodeViewOf(std::string_view name) const {
 
 std::vector<TeamView> ControlPlane::Teams() const {
   std::lock_guard lock(mu_);
+  return TeamsLocked();
+}
+
+std::vector<TeamView> ControlPlane::TeamsLocked() const {
   const sched::QuotaTree& q = scheduler_->quota();
   std::map<std::string, std::pair<int, int>> jobs;  // team -> running, pending
   for (const auto& [id, e] : jobs_) {
@@ -447,6 +510,60 @@ std::vector<TeamView> ControlPlane::Teams() const {
   return out;
 }
 
+// The node's whole definition as QuotaTree::Build and UpsertQuotaNode take it.
+sched::QuotaNodeSpec ControlPlane::TeamSpecLocked(sched::QuotaNodeId n) const {
+  const sched::QuotaTree& q = scheduler_->quota();
+  sched::QuotaNodeSpec spec;
+  spec.name = std::string(q.name(n));
+  spec.team = q.is_team(n);
+  if (const sched::QuotaNodeId p = q.parent(n); p.valid()) spec.parent = std::string(q.name(p));
+  spec.weight = q.weight(n);
+  for (int c = 0; c < q.class_count(); ++c) {
+    const sched::ClassId cls(static_cast<std::uint64_t>(c) + 1);
+    if (const std::optional<sched::ClassQuota> e = q.quota(n, cls))
+      spec.quotas[std::string(q.class_name(cls))] = *e;
+  }
+  return spec;
+}
+
+Result<TeamView> ControlPlane::SetTeam(std::string_view name, const api::TeamRequest& r) {
+  std::lock_guard lock(mu_);
+  if (!api::IsSaneName(name)) {
+    return Fail(ErrorCode::kInvalidArgument, "'{}' is not a valid team name", name.substr(0, 64));
+  }
+  const sched::QuotaTree& q = scheduler_->quota();
+  sched::QuotaNodeSpec spec;
+  if (const Result<sched::QuotaNodeId> existing = q.Find(name)) {
+    spec = TeamSpecLocked(*existing);
+  } else {
+    spec.name = std::string(name);
+  }
+  if (r.kind) spec.team = *r.kind == "team";
+  if (r.parent_given) spec.parent = r.parent;
+  if (r.weight) spec.weight = *r.weight;
+  for (const auto& [cls, a] : r.quotas) {
+    Result<mig::ResolvedGpu> model = mig::Catalog::BuiltIn().Resolve(cls);
+    if (!model) return Fail(model.error().WithContext(fmt::format("quotas.{}", cls)));
+    sched::ClassQuota cq{MilliGpu(a.nominal_mgpu)};
+    if (a.borrowing_limit_mgpu) cq.borrowing_limit = MilliGpu(*a.borrowing_limit_mgpu);
+    if (a.lending_limit_mgpu) cq.lending_limit = MilliGpu(*a.lending_limit_mgpu);
+    spec.quotas[model->model->name] = cq;
+  }
+  if (Result<void> dry = scheduler_->UpsertQuotaNode(spec, /*dry_run=*/true); !dry) return Fail(dry.error());
+  store::WriteBatch batch;
+  batch.Put(store::Collection::kTeams, spec.name, TeamSpecJson(spec).dump());
+  batch.AppendEvent("team-set", json{{"team", spec.name}}.dump());
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  if (Result<void> done = scheduler_->UpsertQuotaNode(spec); !done) {  // checked above; cannot fail
+    return Fail(ErrorCode::kInternal, "team {}: {}", spec.name, done.error().message);
+  }
+  EmitLocked("team-changed", spec.team ? spec.name : "", {{"team", spec.name}});
+  for (TeamView& t : TeamsLocked()) {
+    if (t.name == spec.name) return std::move(t);
+  }
+  return Fail(ErrorCode::kInternal, "team {} vanished", spec.name);
+}
+
 ordered_json ToJson(const NodeView& v) {
   ordered_json gpus = ordered_json::array();
   for (const GpuView& g : v.gpus) {
@@ -455,6 +572,10 @@ ordered_json ToJson(const NodeView& v) {
       ordered_json j{{"profile", i.profile}, {"start", i.start}};
       j["job"] = i.job ? ordered_json(*i.job) : ordered_json(nullptr);
       if (i.busy) j["busy"] = *i.busy;
+      if (i.processes) j["processes"] = *i.processes;
+      if (i.memory_used_mib) j["memory_used_mib"] = *i.memory_used_mib;
+      if (i.memory_total_mib) j["memory_total_mib"] = *i.memory_total_mib;
+      if (i.activity_percent) j["activity_percent"] = *i.activity_percent;
       instances.push_back(std::move(j));
     }
     ordered_json j{{"index", g.index}, {"mode", g.mode}, {"base_mode", g.base_mode}};

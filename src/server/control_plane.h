@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/admin_api.h"
 #include "api/job_api.h"
 #include "api/node_state.h"
 #include "common/clock.h"
@@ -99,6 +100,10 @@ struct InstanceView {
   int start = 0;
   std::optional<std::uint64_t> job;  // nullopt: idle (warm, kept for the next job that fits)
   std::optional<bool> busy;          // the agent's last word: processes run on it
+  // The agent's last usage sample of it (api::ActualInstance), where it sent one.
+  std::optional<int> processes;
+  std::optional<std::int64_t> memory_used_mib, memory_total_mib;
+  std::optional<int> activity_percent;
 };
 struct GpuView {
   int index = 0;
@@ -106,7 +111,7 @@ struct GpuView {
   std::string base_mode;  // what an uncordon returns to
   std::vector<InstanceView> instances;
   std::optional<std::uint64_t> whole_job;  // whole mode: the job holding the GPU
-  std::string health;                      // from the agent: ok, degraded, failed (empty: no report yet)
+  std::string health;                      // from the agent: ok, degraded, lost (empty: no report yet)
 };
 struct NodeView {
   NodeSpec spec;
@@ -181,6 +186,13 @@ class ControlPlane {
   Result<NodeView> SetNodeMode(std::string_view node, std::optional<int> gpu, NodeAction action);
 
   std::vector<TeamView> Teams() const;  // the quota tree in name order
+  // Adds a team or cohort, or changes one (api::TeamRequest: what is not given stays as it is).
+  // Durable before it returns and kept across restarts (a stored definition wins over the
+  // server's --team flags). Running jobs keep running; a lowered quota applies to what starts
+  // next (and to preemption). Errors: kInvalidArgument (a bad name, a team turned into a cohort
+  // or back, a team as parent, a cycle), kNotFound (an unknown parent or GPU class),
+  // kUnavailable (the store).
+  Result<TeamView> SetTeam(std::string_view name, const api::TeamRequest& request);
 
   // One scheduling pass; returns how many jobs it placed. Job changes are durable before return.
   Result<int> Schedule();
@@ -228,6 +240,8 @@ class ControlPlane {
   std::int64_t NowMs() const;
   void BumpLocked(const std::string& node);
   NodeView NodeViewLocked(const NodeSpec& spec) const;
+  std::vector<TeamView> TeamsLocked() const;
+  sched::QuotaNodeSpec TeamSpecLocked(sched::QuotaNodeId node) const;
   std::string NodeRecordLocked(const std::string& node) const;
   void ApplyHeldLocked(const std::string& node);
   void EmitLocked(std::string type, std::string team, nlohmann::ordered_json data);

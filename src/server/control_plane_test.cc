@@ -303,6 +303,54 @@ TEST_F(ControlPlaneTest, TeamsShowQuotaAndUsageInMilliGpu) {
   EXPECT_EQ(ToJson(teams[0])["classes"][0]["usage_mgpu"], teams[0].classes[0].usage);
 }
 
+TEST_F(ControlPlaneTest, TeamsChangeAtRuntimeDurablyAndTheStoredDefinitionWinsAfterARestart) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 1}));
+  api::JobSubmit job = Job("3g.40gb");
+  job.team = "vision";
+  EXPECT_EQ(cp->Submit(job).error().code, ErrorCode::kNotFound);  // no such team yet
+
+  api::TeamRequest cohort;
+  cohort.kind = "cohort";
+  ASSERT_TRUE(cp->SetTeam("research", cohort));
+  api::TeamRequest vision;
+  vision.parent_given = true;
+  vision.parent = "research";
+  vision.quotas["a100-80gb"] = {1000, 0, std::nullopt};  // an alias of the catalog's A100-80GB
+  const TeamView v = cp->SetTeam("vision", vision).value();
+  EXPECT_EQ(v.parent, "research");
+  ASSERT_EQ(v.classes.size(), 1u);
+  EXPECT_EQ(v.classes[0].gpu_class, "A100-80GB");
+  EXPECT_EQ(v.classes[0].nominal, 1000);
+  const std::uint64_t id = cp->Submit(job).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  EXPECT_EQ(cp->Get(id)->phase, JobPhase::kRunning);
+
+  // nlp (from the options) is cut to 0; the stored definition survives a restart.
+  api::TeamRequest cut;
+  cut.quotas["A100-80GB"] = {0, std::nullopt, std::nullopt};
+  ASSERT_TRUE(cp->SetTeam("nlp", cut));
+  cp.reset();
+  cp = OpenCp();
+  const std::vector<TeamView> teams = cp->Teams();
+  ASSERT_EQ(teams.size(), 3u);
+  EXPECT_EQ(teams[0].name, "nlp");
+  EXPECT_EQ(teams[0].classes[0].nominal, 0);
+  EXPECT_EQ(teams[2].name, "vision");
+  EXPECT_EQ(teams[2].classes[0].usage, 500);  // its running job, restored
+  EXPECT_EQ(cp->Get(id)->phase, JobPhase::kRunning);
+
+  // Refusals change nothing.
+  api::TeamRequest bad;
+  bad.kind = "cohort";
+  EXPECT_EQ(cp->SetTeam("vision", bad).error().code, ErrorCode::kInvalidArgument);
+  bad = {};
+  bad.quotas["Z9000"] = {1, std::nullopt, std::nullopt};
+  EXPECT_EQ(cp->SetTeam("vision", bad).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(cp->SetTeam("../x", {}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(cp->Teams()[2].classes[0].nominal, 1000);
+}
+
 TEST(ControlPlaneSqliteTest, SurvivesAReopenOfTheDatabase) {
   const std::string dir = ::testing::TempDir() + "/cp-sqlite-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -32,6 +34,39 @@ std::uint64_t LogBook::SizeLocked(std::uint64_t job) const {
   return size;
 }
 
+std::uint64_t LogBook::RunBaseLocked(std::uint64_t job) const {
+  if (const auto it = run_bases_.find(job); it != run_bases_.end()) return it->second;
+  std::uint64_t base = 0;
+  if (FILE* f = std::fopen(fmt::format("{}/{}.run", dir_, job).c_str(), "re")) {
+    if (std::fscanf(f, "%" SCNu64, &base) != 1) base = 0;
+    std::fclose(f);
+  }
+  base = std::min(base, SizeLocked(job));
+  run_bases_[job] = base;
+  return base;
+}
+
+Result<void> LogBook::BeginRun(std::uint64_t job) {
+  std::lock_guard lock(mu_);
+  const std::uint64_t base = SizeLocked(job);
+  if (base == RunBaseLocked(job)) return {};  // the run so far has no output: it starts here anyway
+  const std::string path = fmt::format("{}/{}.run", dir_, job);
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "we");
+  if (f == nullptr) return Fail(ErrorCode::kUnavailable, "{}: {}", tmp, std::strerror(errno));
+  const bool ok = std::fprintf(f, "%" PRIu64 "\n", base) > 0;
+  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(errno));
+  }
+  run_bases_[job] = base;
+  return {};
+}
+
+std::uint64_t LogBook::RunSize(std::uint64_t job) const {
+  std::lock_guard lock(mu_);
+  return SizeLocked(job) - RunBaseLocked(job);
+}
+
 std::uint64_t LogBook::Size(std::uint64_t job) const {
   std::lock_guard lock(mu_);
   return SizeLocked(job);
@@ -39,13 +74,15 @@ std::uint64_t LogBook::Size(std::uint64_t job) const {
 
 Result<std::uint64_t> LogBook::Append(std::uint64_t job, std::uint64_t offset, std::string_view data) {
   std::lock_guard lock(mu_);
+  const std::uint64_t base = RunBaseLocked(job);
   const std::uint64_t size = SizeLocked(job);
-  if (offset > size) {
+  const std::uint64_t run = size - base;
+  if (offset > run) {
     return Fail(ErrorCode::kFailedPrecondition,
-                "job {}: chunk at offset {} leaves a gap; the log has {} bytes", job, offset, size);
+                "job {}: chunk at offset {} leaves a gap; the run has {} bytes", job, offset, run);
   }
-  const std::uint64_t have = size - offset;  // bytes of this chunk the book has already
-  if (have >= data.size()) return size;
+  const std::uint64_t have = run - offset;  // bytes of this chunk the book has already
+  if (have >= data.size()) return run;
   data.remove_prefix(static_cast<std::size_t>(have));
   const std::string path = PathOf(job);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -64,7 +101,7 @@ Result<std::uint64_t> LogBook::Append(std::uint64_t job, std::uint64_t offset, s
   }
   ::close(fd);
   sizes_[job] = size + data.size();
-  return size + data.size();
+  return run + data.size();
 }
 
 Result<LogBook::Chunk> LogBook::Read(std::uint64_t job, std::uint64_t offset, std::size_t max) const {

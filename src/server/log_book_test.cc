@@ -52,5 +52,25 @@ TEST_F(LogBookTest, ReadsFromAnyOffsetInBoundedChunksAndSurvivesAReopen) {
   EXPECT_EQ(All(3), "0123456789ab");
 }
 
+TEST_F(LogBookTest, EachRunIsShippedFromItsOwnStartAndAppendedToTheStream) {
+  ASSERT_TRUE(book_->BeginRun(5));  // the first run
+  EXPECT_EQ(book_->Append(5, 0, "run 1\n").value(), 6u);
+  ASSERT_TRUE(book_->BeginRun(5));  // requeued: the second run starts at byte 6
+  EXPECT_EQ(book_->RunSize(5), 0u);
+  EXPECT_EQ(book_->Append(5, 0, "run 2\n").value(), 6u);  // offsets within the run
+  EXPECT_EQ(book_->Append(5, 0, "run 2\n").value(), 6u);  // a retry
+  EXPECT_FALSE(book_->Append(5, 9, "x"));                 // a gap in the run
+  EXPECT_EQ(All(5), "run 1\nrun 2\n");
+  book_ = LogBook::Open(dir_).value();  // the run's start survives a restart
+  EXPECT_EQ(book_->RunSize(5), 6u);
+  EXPECT_EQ(book_->Size(5), 12u);
+  EXPECT_EQ(book_->Append(5, 6, "more\n").value(), 11u);
+  EXPECT_EQ(All(5), "run 1\nrun 2\nmore\n");
+  ASSERT_TRUE(book_->BeginRun(5));
+  ASSERT_TRUE(book_->BeginRun(5));  // a run that wrote nothing: the next starts at the same place
+  EXPECT_EQ(book_->Append(5, 0, "run 4\n").value(), 6u);
+  EXPECT_EQ(All(5), "run 1\nrun 2\nmore\nrun 4\n");
+}
+
 }  // namespace
 }  // namespace gpuslice::server
