@@ -225,7 +225,10 @@ void Reconciler::DestroyUnneeded(Pass& pass) {
   std::map<std::string, std::string, std::less<>> in_use;  // MIG UUID -> job of a live workload
   for (const WorkloadStatus& s : supervisor_.List()) {
     if (Finished(s.state)) continue;
-    for (const std::string& u : s.mig_uuids) in_use[u.rfind("MIG-", 0) == 0 ? u : "MIG-" + u] = s.job_id;
+    for (const std::string& u : s.device_uuids) {
+      if (u.starts_with("GPU-")) continue;  // a whole GPU: no instance
+      in_use[u.starts_with("MIG-") ? u : "MIG-" + u] = s.job_id;
+    }
   }
   for (auto& [g, view] : pass.gpus) {
     if (!view.mig_on || !view.read_ok) continue;
@@ -342,6 +345,45 @@ void Reconciler::CreateMissing(Pass& pass) {
   }
 }
 
+// The MIG UUIDs of `w`'s instances, or the first one that does not exist (yet).
+tl::expected<std::vector<std::string>, std::string> Reconciler::InstanceDevices(
+    Pass& pass, const api::DesiredWorkload& w) {
+  std::vector<std::string> uuids;
+  for (const std::string& key : w.instance_keys) {
+    const api::DesiredInstance* want = FindDesired(pass.desired, key);
+    GpuView* view = want == nullptr ? nullptr : pass.Gpu(want->gpu_index);
+    const gpu::Instance* in =
+        view == nullptr || view->lost ? nullptr : view->Find(want->profile, want->start);
+    if (in == nullptr) return tl::unexpected("waiting for instance " + key);
+    uuids.push_back(in->mig_uuid);
+  }
+  return uuids;
+}
+
+// The UUIDs of `w`'s whole GPUs, or why one of them cannot be used whole now. A GPU is usable
+// whole when it exists, is not lost, and has MIG off as its current mode (a MIG-capable GPU with
+// MIG on is left as it is: the reconciler never changes MIG mode). A pending mode does not count:
+// it takes effect only with a GPU reset, and what a process sees is the current one.
+tl::expected<std::vector<std::string>, std::string> Reconciler::WholeGpuDevices(
+    Pass& pass, const api::DesiredWorkload& w) {
+  std::vector<std::string> uuids;
+  for (const int g : w.gpu_indices) {
+    const GpuView* view = pass.Gpu(g);
+    if (view == nullptr) {
+      return tl::unexpected(pass.list_failed ? fmt::format("waiting for GPU {}", g)
+                                             : fmt::format("GPU {} does not exist on this node", g));
+    }
+    if (view->lost) return tl::unexpected(fmt::format("waiting for GPU {} (lost)", g));
+    if (view->info.mig_capable && view->info.mig.current) {
+      return tl::unexpected(fmt::format("GPU {} has MIG enabled; a whole-GPU job needs it disabled{}", g,
+                                        view->info.mig.pending ? "" : " (MIG off is pending a GPU reset)"));
+    }
+    if (view->info.uuid.empty()) return tl::unexpected(fmt::format("GPU {}: the driver reported no UUID", g));
+    uuids.push_back(view->info.uuid);
+  }
+  return uuids;
+}
+
 void Reconciler::StartWorkloads(Pass& pass) {
   for (const api::DesiredWorkload& w : pass.desired.workloads) {
     if (std::optional<WorkloadStatus> s = supervisor_.Get(w.job_id); s) {
@@ -351,21 +393,10 @@ void Reconciler::StartWorkloads(Pass& pass) {
       if (!options_.read_only && supervisor_.Remove(w.job_id)) stop_sent_.erase(w.job_id);
       if (supervisor_.Get(w.job_id)) continue;
     }
-    std::vector<std::string> uuids;
-    std::string missing;
-    for (const std::string& key : w.instance_keys) {
-      const api::DesiredInstance* want = FindDesired(pass.desired, key);
-      GpuView* view = want == nullptr ? nullptr : pass.Gpu(want->gpu_index);
-      const gpu::Instance* in =
-          view == nullptr || view->lost ? nullptr : view->Find(want->profile, want->start);
-      if (in == nullptr) {
-        missing = key;
-        break;
-      }
-      uuids.push_back(in->mig_uuid);
-    }
-    if (!missing.empty()) {
-      pass.Block(fmt::format("workload {}: waiting for instance {}", w.job_id, missing));
+    const tl::expected<std::vector<std::string>, std::string> devices =
+        w.gpu_indices.empty() ? InstanceDevices(pass, w) : WholeGpuDevices(pass, w);
+    if (!devices) {
+      pass.Block(fmt::format("workload {}: {}", w.job_id, devices.error()));
       continue;
     }
     if (options_.read_only) {
@@ -374,7 +405,7 @@ void Reconciler::StartWorkloads(Pass& pass) {
     }
     const std::string step = "start workload " + w.job_id;
     if (!Due(pass, step)) continue;
-    if (Result<void> r = supervisor_.Start(SpecFromDesired(w, uuids)); !r) {
+    if (Result<void> r = supervisor_.Start(SpecFromDesired(w, *devices)); !r) {
       Failed(pass, step, r.error().message);
       continue;
     }
@@ -383,7 +414,7 @@ void Reconciler::StartWorkloads(Pass& pass) {
     pass.changed = true;
     const std::optional<WorkloadStatus> s = supervisor_.Get(w.job_id);
     Log(LogLevel::kInfo, fmt::format("workload {}: started (pid {}) on {}", w.job_id,
-                                     s && s->pid ? *s->pid : 0, fmt::join(uuids, ",")));
+                                     s && s->pid ? *s->pid : 0, fmt::join(*devices, ",")));
   }
 }
 
@@ -394,9 +425,12 @@ void Reconciler::StartWorkloads(Pass& pass) {
 void Reconciler::AddWorkloads(Pass& pass, const std::map<int, std::string>& lost, api::ActualNodeState& a) {
   std::map<std::string, std::string, std::less<>> failed;  // job -> message
   for (const api::DesiredWorkload& w : pass.desired.workloads) {
+    std::vector<int> gpus = w.gpu_indices;
     for (const std::string& key : w.instance_keys) {
-      const api::DesiredInstance* want = FindDesired(pass.desired, key);
-      if (auto it = want == nullptr ? lost.end() : lost.find(want->gpu_index); it != lost.end()) {
+      if (const api::DesiredInstance* want = FindDesired(pass.desired, key)) gpus.push_back(want->gpu_index);
+    }
+    for (const int g : gpus) {
+      if (auto it = lost.find(g); it != lost.end()) {
         failed[w.job_id] =
             fmt::format("GPU {} lost: {}", it->first, it->second).substr(0, api::kMaxMessageBytes);
       }

@@ -10,12 +10,17 @@
 //      left alone — the reconciler never destroys a busy instance and never clears a whole GPU;
 //   3. create missing desired instances at exactly their placement (profile name -> device
 //      profile id through GpuBackend::Geometry);
-//   4. start desired workloads whose instances all exist and that the Supervisor does not know
+//   4. start desired workloads whose devices are usable and that the Supervisor does not know
 //      yet (a running or re-adopted one is left alone; a finished one is reported, not
-//      restarted: restarts are the Supervisor's restart policy).
+//      restarted: restarts are the Supervisor's restart policy). A MIG workload's devices are its
+//      instances, which must all exist (CUDA_VISIBLE_DEVICES=MIG-<uuid>,...); a whole-GPU
+//      workload's (api::DesiredWorkload::gpu_indices) are GPUs, which must exist, not be lost and
+//      have MIG off as their current mode (CUDA_VISIBLE_DEVICES=GPU-<uuid>,...). One on a GPU
+//      with MIG on is reported blocked ("GPU 1 has MIG enabled; a whole-GPU job needs it
+//      disabled") and waits: MIG mode is never changed here.
 // GPUs without MIG capability or with MIG off are only reported, never touched. A GPU that is lost
 // (health kLost, or any call answering kGpuLost) is reported `lost`, gets no steps, and the
-// workloads bound to its instances are reported failed.
+// workloads bound to it (to its instances, or to it whole) are reported failed.
 //
 // Instance identity. A desired instance is realised by the actual instance with the same
 // (gpu index, profile name, start): on a MIG GPU no two instances share a start, so this triple
@@ -129,6 +134,12 @@ class Reconciler {
   const gpu::GpuProfile* ResolveProfile(Pass& pass, GpuView& view, const api::DesiredInstance& want,
                                         const std::string& what);
   void StartWorkloads(Pass& pass);
+  // The devices a desired workload runs on ("MIG-..." or "GPU-..." UUIDs), or why it cannot start
+  // now (for the report's `blocked`).
+  tl::expected<std::vector<std::string>, std::string> InstanceDevices(Pass& pass,
+                                                                      const api::DesiredWorkload& w);
+  tl::expected<std::vector<std::string>, std::string> WholeGpuDevices(Pass& pass,
+                                                                      const api::DesiredWorkload& w);
   api::ActualNodeState BuildActual(Pass& pass);
   void ReportInstances(Pass& pass, GpuView& view, Clock::MonoTime now, api::ActualNodeState& a);
   // The usage of `in` for this report: the cached sample, or a new one when due.

@@ -1,6 +1,7 @@
 #include "agent/reconciler.h"
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "agent/reconciler_testing.h"
@@ -19,13 +20,18 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-// Forwards to a SimBackend, counts Usage calls and can make Usage fail for one GI id.
+// Forwards to a SimBackend, counts Usage calls and can make Usage fail for one GI id; `edit_gpus`
+// may change what ListGpus answers (a state the sim cannot reach).
 class UsageProbeBackend final : public gpu::GpuBackend {
  public:
   explicit UsageProbeBackend(gpu::SimBackend& b) : b_(b) {}
   std::string_view kind() const override { return b_.kind(); }
   bool read_only() const override { return b_.read_only(); }
-  gpu::GpuResult<std::vector<gpu::GpuInfo>> ListGpus() override { return b_.ListGpus(); }
+  gpu::GpuResult<std::vector<gpu::GpuInfo>> ListGpus() override {
+    auto gpus = b_.ListGpus();
+    if (gpus && edit_gpus) edit_gpus(*gpus);
+    return gpus;
+  }
   gpu::GpuResult<gpu::GpuGeometry> Geometry(int g) override { return b_.Geometry(g); }
   gpu::GpuResult<std::vector<gpu::Instance>> Instances(int g) override { return b_.Instances(g); }
   gpu::GpuResult<gpu::Instance> CreateInstance(int g, const gpu::InstanceRequest& r) override {
@@ -44,6 +50,7 @@ class UsageProbeBackend final : public gpu::GpuBackend {
   gpu::GpuResult<gpu::MigMode> SetMigMode(int g, bool on) override { return b_.SetMigMode(g, on); }
   gpu::GpuResult<void> ResetGpu(int g) override { return b_.ResetGpu(g); }
 
+  std::function<void(std::vector<gpu::GpuInfo>&)> edit_gpus;
   int usage_calls = 0;
   int fail_gi = -1;
   gpu::GpuErrorKind fail_kind = gpu::GpuErrorKind::kDriver;
@@ -67,6 +74,24 @@ class ReconcilerTest : public ReconcilerTestBase {
             .instance_keys = {std::move(key)},
             .argv = {"/bin/sh", "-c", std::move(script)},
             .grace_period_ms = 200};
+  }
+  api::DesiredWorkload WholeGpuWorkload(std::string job, std::vector<int> gpus, std::string script) {
+    return {.job_id = std::move(job),
+            .gpu_indices = std::move(gpus),
+            .argv = {"/bin/sh", "-c", std::move(script)},
+            .grace_period_ms = 200};
+  }
+  // Simulated hardware whose MIG-capable GPUs start with MIG off, then Open() on it.
+  void OpenWithMigOff(const std::string& gpus) {
+    auto b = gpu::SimBackend::Open({.gpus = gpus, .state_file = dir_ + "/sim.json", .mig_enabled = false});
+    ASSERT_TRUE(b) << b.error().error.message;
+    b->reset();
+    Open(gpus);
+  }
+  std::string GpuUuid(int gpu) {
+    auto gpus = backend_->ListGpus();
+    EXPECT_TRUE(gpus) << gpus.error().error.message;
+    return gpus ? gpus->at(static_cast<std::size_t>(gpu)).uuid : "";
   }
 };
 
@@ -265,6 +290,129 @@ TEST_F(ReconcilerTest, LeavesGpusWithoutMigAlone) {
   auto gpus = backend_->ListGpus();
   ASSERT_TRUE(gpus);
   EXPECT_FALSE((*gpus)[0].mig.current);
+}
+
+// ---- whole-GPU workloads ----
+
+TEST_F(ReconcilerTest, StartsWholeGpuWorkloadsWithTheirGpuUuids) {
+  // GPU 0: an A100 an admin put in whole mode (MIG off); GPU 1: an L4, which has no MIG.
+  OpenWithMigOff("A100-SXM4-80GB:1,L4:1");
+  const std::string out = dir_ + "/cvd.txt";
+  desired_.workloads = {
+      WholeGpuWorkload("rec-whole-a", {1, 0}, "echo $CUDA_VISIBLE_DEVICES > " + out + "; exec sleep 30")};
+  ReconcileReport r = Pass();
+  EXPECT_EQ(r.started, 1);
+  EXPECT_EQ(r.created + r.destroyed, 0);
+  EXPECT_TRUE(r.converged) << ::testing::PrintToString(r.blocked);
+  EXPECT_EQ(r.actual.generation_applied, 1u);
+  const std::string want = GpuUuid(1) + "," + GpuUuid(0) + "\n";
+  ASSERT_THAT(want, ::testing::StartsWith("GPU-"));
+  ASSERT_TRUE(WaitFor([&] { return Slurp(out) == want; })) << Slurp(out) << " vs " << want;
+  std::optional<WorkloadStatus> s = sup_->Get("rec-whole-a");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, api::WorkloadState::kRunning);
+  EXPECT_THAT(s->device_uuids, ::testing::ElementsAre(GpuUuid(1), GpuUuid(0)));
+  // Level-triggered: the next pass leaves it alone; MIG mode and instances are untouched.
+  ReconcileReport again = Pass();
+  EXPECT_EQ(again.started, 0);
+  EXPECT_TRUE(again.converged) << ::testing::PrintToString(again.blocked);
+  EXPECT_EQ(sup_->Get("rec-whole-a")->pid, s->pid);
+  ASSERT_EQ(again.actual.workloads.size(), 1u);
+  EXPECT_EQ(again.actual.workloads[0].state, api::WorkloadState::kRunning);
+  EXPECT_TRUE(again.actual.instances.empty());
+  EXPECT_FALSE(backend_->ListGpus()->at(0).mig.current);
+}
+
+TEST_F(ReconcilerTest, WholeGpuWorkloadWaitsWhileItsGpuHasMigEnabled) {
+  Open("A100-SXM4-80GB:2");  // MIG on
+  desired_.workloads = {WholeGpuWorkload("rec-whole-mig", {1}, "exec sleep 30")};
+  ReconcileReport r = Pass();
+  EXPECT_EQ(r.started, 0);
+  EXPECT_FALSE(r.converged);
+  EXPECT_THAT(r.blocked,
+              ::testing::ElementsAre(
+                  "workload rec-whole-mig: GPU 1 has MIG enabled; a whole-GPU job needs it disabled"));
+  EXPECT_EQ(r.actual.generation_applied, 0u);
+  EXPECT_TRUE(sup_->List().empty());
+  EXPECT_TRUE(backend_->ListGpus()->at(1).mig.current);  // never changed by the agent
+  // Once an admin turns MIG off (the sim's Ampere GPU is idle: at once), the workload starts.
+  ASSERT_TRUE(backend_->SetMigMode(1, false));
+  ReconcileReport later = Pass();
+  EXPECT_EQ(later.started, 1);
+  EXPECT_TRUE(later.converged) << ::testing::PrintToString(later.blocked);
+  EXPECT_THAT(sup_->Get("rec-whole-mig")->device_uuids, ::testing::ElementsAre(GpuUuid(1)));
+}
+
+TEST_F(ReconcilerTest, WholeGpuBlockedMessageSaysWhenMigOffIsPendingAReset) {
+  Open("A100-SXM4-80GB:1");
+  UsageProbeBackend probe(*backend_);
+  probe.edit_gpus = [](std::vector<gpu::GpuInfo>& gpus) { gpus.at(0).mig.pending = false; };
+  rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{});
+  desired_.workloads = {WholeGpuWorkload("rec-whole-pending", {0}, "exec sleep 30")};
+  ReconcileReport r = Pass();
+  EXPECT_EQ(r.started, 0);
+  EXPECT_THAT(r.blocked,
+              ::testing::ElementsAre("workload rec-whole-pending: GPU 0 has MIG enabled; a whole-GPU "
+                                     "job needs it disabled (MIG off is pending a GPU reset)"));
+  // The other way round, MIG on pending while it is still off, the GPU is usable whole now.
+  probe.edit_gpus = [](std::vector<gpu::GpuInfo>& gpus) {
+    gpus.at(0).mig = {.current = false, .pending = true};
+  };
+  EXPECT_EQ(Pass().started, 1);
+}
+
+TEST_F(ReconcilerTest, StopsAWholeGpuWorkloadNoLongerDesired) {
+  Open("L4:2");
+  desired_.workloads = {WholeGpuWorkload("rec-whole-stop", {0, 1}, "exec sleep 30")};
+  ASSERT_EQ(Pass().started, 1);
+  desired_.workloads.clear();
+  desired_.generation = 2;
+  ReconcileReport r = Pass();
+  EXPECT_EQ(r.stopped, 1);
+  EXPECT_FALSE(r.converged);
+  ASSERT_TRUE(WaitFor([&] { return sup_->Get("rec-whole-stop")->state == api::WorkloadState::kStopped; }));
+  ReconcileReport later = Pass();
+  EXPECT_EQ(later.removed, 1);
+  EXPECT_TRUE(later.converged) << ::testing::PrintToString(later.blocked);
+  EXPECT_EQ(later.actual.generation_applied, 2u);
+  EXPECT_TRUE(sup_->List().empty());
+  EXPECT_TRUE(later.actual.workloads.empty());
+}
+
+TEST_F(ReconcilerTest, LostWholeGpuFailsItsWorkloadAndBlocksNewOnes) {
+  Open("L4:3");
+  desired_.workloads = {WholeGpuWorkload("rec-whole-lost-a", {0}, "exec sleep 30"),
+                        WholeGpuWorkload("rec-whole-lost-b", {1}, "exec sleep 30")};
+  ASSERT_EQ(Pass().started, 2);
+  ASSERT_TRUE(backend_->InjectFaults({.lose_gpus = {1, 2}}));
+  desired_.workloads.push_back(WholeGpuWorkload("rec-whole-lost-c", {2}, "exec sleep 30"));
+  desired_.workloads.push_back(WholeGpuWorkload("rec-whole-lost-d", {7}, "exec sleep 30"));
+  ReconcileReport r = Pass();
+  EXPECT_FALSE(r.converged);
+  EXPECT_EQ(r.started, 0);
+  EXPECT_EQ(r.actual.gpus.at(1).health, api::GpuHealth::kLost);
+  EXPECT_THAT(r.blocked, ::testing::Contains("workload rec-whole-lost-c: waiting for GPU 2 (lost)"));
+  EXPECT_THAT(r.blocked, ::testing::Contains("workload rec-whole-lost-d: GPU 7 does not exist on this node"));
+  ASSERT_EQ(r.actual.workloads.size(), 3u);  // a, b, and c (failed before it ever started)
+  EXPECT_EQ(r.actual.workloads[0].state, api::WorkloadState::kRunning);
+  EXPECT_EQ(r.actual.workloads[1].state, api::WorkloadState::kFailed);
+  EXPECT_THAT(r.actual.workloads[1].message, HasSubstr("GPU 1 lost"));
+  EXPECT_EQ(r.actual.workloads[2].job_id, "rec-whole-lost-c");
+  EXPECT_EQ(r.actual.workloads[2].state, api::WorkloadState::kFailed);
+}
+
+TEST_F(ReconcilerTest, AWholeGpuWorkloadDoesNotKeepInstancesAlive) {
+  // A running whole-GPU workload names a GPU UUID, not an instance: an undesired idle instance
+  // on a MIG GPU is still destroyed.
+  Open("L4:1,A100-SXM4-80GB:1");
+  desired_.workloads = {WholeGpuWorkload("rec-whole-inst", {0}, "exec sleep 30")};
+  ASSERT_EQ(Pass().started, 1);
+  ASSERT_TRUE(backend_->CreateInstance(1, {ProfileId(1, "1g.10gb"), 0}));
+  ReconcileReport r = Pass();
+  EXPECT_EQ(r.destroyed, 1);
+  EXPECT_TRUE(r.converged) << ::testing::PrintToString(r.blocked);
+  EXPECT_TRUE(Instances(1).empty());
+  EXPECT_EQ(sup_->Get("rec-whole-inst")->state, api::WorkloadState::kRunning);
 }
 
 TEST_F(ReconcilerTest, ReportsTheUsageOfEveryInstance) {

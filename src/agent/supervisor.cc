@@ -374,7 +374,7 @@ WorkloadStatus Supervisor::StatusOf(const Entry& e) const {
   s.restarts = e.rec.restarts;
   s.message = e.rec.message;
   s.log_path = e.rec.log_path;
-  s.mig_uuids = e.rec.spec.mig_uuids;
+  s.device_uuids = e.rec.spec.device_uuids;
   s.adopted = e.adopted;
   return s;
 }

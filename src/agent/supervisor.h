@@ -2,7 +2,8 @@
 //
 // What it does (DESIGN.md §5):
 // * Start: fork/exec in a new session and process group, with the agent's environment plus
-//   CUDA_VISIBLE_DEVICES=MIG-<uuid>[,MIG-<uuid>...], GPUSLICE_JOB_ID=<job> and the extra env;
+//   CUDA_VISIBLE_DEVICES=MIG-<uuid>[,MIG-<uuid>...] (or GPU-<uuid>[,...] for a workload on whole
+//   GPUs), GPUSLICE_JOB_ID=<job> and the extra env;
 //   optionally as another user (the agent must be root) and under cgroup v2 CPU/memory limits
 //   (where the host delegates cgroups; otherwise the status says "limits not enforced: <why>").
 // * Output: stdout and stderr go through a named pipe the supervisor reads (Poll) into
@@ -62,8 +63,8 @@ struct WorkloadStatus {
   std::int64_t restarts = 0;
   std::string message;
   std::string log_path;
-  std::vector<std::string> mig_uuids;
-  bool adopted = false;  // taken over from an earlier agent
+  std::vector<std::string> device_uuids;  // as in WorkloadSpec: "MIG-..." or "GPU-..."
+  bool adopted = false;                   // taken over from an earlier agent
 
   api::ActualWorkload ToActual() const;
 };

@@ -33,7 +33,8 @@ Result<void> ValidateSpec(const WorkloadSpec& spec);
 // HOME/USER/LOGNAME when it switches user, CUDA_VISIBLE_DEVICES, GPUSLICE_JOB_ID, then `env`.
 std::vector<std::string> BuildEnvironment(const WorkloadSpec& spec, const Credentials* user);
 
-// "MIG-a,MIG-b" from UUIDs with or without their "MIG-" prefix ("GPU-..." stays as it is).
-std::string CudaVisibleDevices(const std::vector<std::string>& mig_uuids);
+// "MIG-a,MIG-b" from UUIDs with or without their "MIG-" prefix; whole GPUs' "GPU-..." UUIDs stay
+// as they are ("GPU-a,GPU-b").
+std::string CudaVisibleDevices(const std::vector<std::string>& device_uuids);
 
 }  // namespace gpuslice::agent

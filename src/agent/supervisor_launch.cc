@@ -52,12 +52,12 @@ Result<void> ValidateSpec(const WorkloadSpec& spec) {
     if (HasNul(a))
       return Fail(ErrorCode::kInvalidArgument, "job {}: argv holds a NUL character", spec.job_id);
   }
-  if (spec.mig_uuids.empty()) {
-    return Fail(ErrorCode::kInvalidArgument, "job {}: no MIG instance to run on", spec.job_id);
+  if (spec.device_uuids.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "job {}: no MIG instance or GPU to run on", spec.job_id);
   }
-  for (const std::string& u : spec.mig_uuids) {
+  for (const std::string& u : spec.device_uuids) {
     if (!api::IsSaneName(u))
-      return Fail(ErrorCode::kInvalidArgument, "job {}: bad MIG UUID '{}'", spec.job_id, u);
+      return Fail(ErrorCode::kInvalidArgument, "job {}: bad device UUID '{}'", spec.job_id, u);
   }
   for (const auto& [name, value] : spec.env) {
     if (!api::IsEnvName(name) || api::IsReservedEnvName(name) || HasNul(value)) {
@@ -77,9 +77,9 @@ Result<void> ValidateSpec(const WorkloadSpec& spec) {
   return {};
 }
 
-std::string CudaVisibleDevices(const std::vector<std::string>& mig_uuids) {
+std::string CudaVisibleDevices(const std::vector<std::string>& device_uuids) {
   std::string out;
-  for (const std::string& u : mig_uuids) {
+  for (const std::string& u : device_uuids) {
     if (!out.empty()) out += ',';
     out += u.starts_with("MIG-") || u.starts_with("GPU-") ? u : "MIG-" + u;
   }
@@ -99,7 +99,7 @@ std::vector<std::string> BuildEnvironment(const WorkloadSpec& spec, const Creden
     env["USER"] = *spec.run_as_user;
     env["LOGNAME"] = *spec.run_as_user;
   }
-  env["CUDA_VISIBLE_DEVICES"] = CudaVisibleDevices(spec.mig_uuids);
+  env["CUDA_VISIBLE_DEVICES"] = CudaVisibleDevices(spec.device_uuids);
   env["GPUSLICE_JOB_ID"] = spec.job_id;
   for (const auto& [name, value] : spec.env) env[name] = value;
   std::vector<std::string> out;

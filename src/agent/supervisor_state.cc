@@ -38,7 +38,7 @@ void GetOpt(const json& j, const char* key, std::optional<T>* out) {
 
 json SpecJson(const WorkloadSpec& s) {
   json j{{"job_id", s.job_id},
-         {"mig_uuids", s.mig_uuids},
+         {"mig_uuids", s.device_uuids},  // the key predates whole-GPU workloads
          {"argv", s.argv},
          {"env", s.env},
          {"restart", api::RestartPolicyName(s.restart)},
@@ -53,7 +53,7 @@ json SpecJson(const WorkloadSpec& s) {
 WorkloadSpec SpecFrom(const json& j) {
   WorkloadSpec s;
   s.job_id = j.at("job_id").get<std::string>();
-  s.mig_uuids = j.at("mig_uuids").get<std::vector<std::string>>();
+  s.device_uuids = j.at("mig_uuids").get<std::vector<std::string>>();
   s.argv = j.at("argv").get<std::vector<std::string>>();
   s.env = j.at("env").get<std::map<std::string, std::string>>();
   s.restart = EnumFrom(
@@ -113,10 +113,10 @@ tl::unexpected<Error> Errno(std::string_view what, const std::string& path) {
 
 }  // namespace
 
-WorkloadSpec SpecFromDesired(const api::DesiredWorkload& w, std::vector<std::string> mig_uuids) {
+WorkloadSpec SpecFromDesired(const api::DesiredWorkload& w, std::vector<std::string> device_uuids) {
   WorkloadSpec s;
   s.job_id = w.job_id;
-  s.mig_uuids = std::move(mig_uuids);
+  s.device_uuids = std::move(device_uuids);
   s.argv = w.argv;
   s.env = w.env;
   s.working_dir = w.working_dir;

@@ -24,8 +24,11 @@ namespace gpuslice::agent {
 
 // One workload to run, as the agent resolves it from the desired state.
 struct WorkloadSpec {
-  std::string job_id;                      // a sane name (api::IsSaneName)
-  std::vector<std::string> mig_uuids;      // "MIG-..." (the prefix is added when missing)
+  std::string job_id;  // a sane name (api::IsSaneName)
+  // What CUDA_VISIBLE_DEVICES names: MIG instances ("MIG-...", the prefix is added when missing)
+  // or whole GPUs ("GPU-..."). Stored under the state file's older key "mig_uuids", so that an
+  // agent re-adopts what an earlier version started.
+  std::vector<std::string> device_uuids;
   std::vector<std::string> argv;           // argv[0]: a path or a program on PATH
   std::map<std::string, std::string> env;  // extra environment
   std::optional<std::string> working_dir;
@@ -38,8 +41,9 @@ struct WorkloadSpec {
   friend bool operator==(const WorkloadSpec&, const WorkloadSpec&) = default;
 };
 
-// The spec of a desired workload whose instances have these MIG UUIDs.
-WorkloadSpec SpecFromDesired(const api::DesiredWorkload& workload, std::vector<std::string> mig_uuids);
+// The spec of a desired workload that runs on these devices: the MIG UUIDs of its instances, or
+// the GPU UUIDs of its whole GPUs.
+WorkloadSpec SpecFromDesired(const api::DesiredWorkload& workload, std::vector<std::string> device_uuids);
 
 struct WorkloadRecord {
   WorkloadSpec spec;

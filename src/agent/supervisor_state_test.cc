@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 SupervisorState Example() {
   WorkloadRecord r;
   r.spec.job_id = "job-1";
-  r.spec.mig_uuids = {"MIG-a", "MIG-b"};
+  r.spec.device_uuids = {"MIG-a", "MIG-b"};
   r.spec.argv = {"sleep", "30", "\xff not utf-8"};
   r.spec.env = {{"A", "1"}};
   r.spec.working_dir = "/tmp";
@@ -31,7 +31,7 @@ SupervisorState Example() {
   r.fifo_path = "/var/lib/gpuslice/pipes/job-1.fifo";
   WorkloadRecord done;
   done.spec.job_id = "job-0";
-  done.spec.mig_uuids = {"MIG-c"};
+  done.spec.device_uuids = {"MIG-c"};
   done.spec.argv = {"true"};
   done.state = api::WorkloadState::kFailed;
   done.signal = 9;

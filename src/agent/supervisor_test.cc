@@ -24,7 +24,7 @@ using testing::SupervisorTest;
 TEST_F(SupervisorTest, EnvironmentNamesTheMigInstancesAndTheJob) {
   Supervisor& sup = Open(real_clock_);
   WorkloadSpec spec = Shell("job-1", "echo \"$CUDA_VISIBLE_DEVICES|$GPUSLICE_JOB_ID|$EXTRA|$PATH\"");
-  spec.mig_uuids = {"MIG-aaaa", "bbbb"};
+  spec.device_uuids = {"MIG-aaaa", "bbbb"};
   spec.env = {{"EXTRA", "x y"}};
   ASSERT_TRUE(sup.Start(spec));
   Track("job-1");
@@ -32,6 +32,17 @@ TEST_F(SupervisorTest, EnvironmentNamesTheMigInstancesAndTheJob) {
   EXPECT_THAT(LogOf("job-1"), HasSubstr("MIG-aaaa,MIG-bbbb|job-1|x y|"));
   EXPECT_EQ(sup.Get("job-1")->exit_code, 0);
   EXPECT_FALSE(fs::exists(options_.state_dir + "/pipes/job-1.fifo"));
+}
+
+TEST_F(SupervisorTest, EnvironmentNamesWholeGpusByTheirUuids) {
+  Supervisor& sup = Open(real_clock_);
+  WorkloadSpec spec = Shell("job-1", "echo \"$CUDA_VISIBLE_DEVICES\"");
+  spec.device_uuids = {"GPU-1111-aaaa", "GPU-2222-bbbb"};
+  ASSERT_TRUE(sup.Start(spec));
+  Track("job-1");
+  ASSERT_TRUE(WaitState("job-1", WorkloadState::kExited));
+  EXPECT_EQ(LogOf("job-1"), "GPU-1111-aaaa,GPU-2222-bbbb\n");
+  EXPECT_EQ(sup.Get("job-1")->device_uuids, spec.device_uuids);
 }
 
 TEST_F(SupervisorTest, RunsInItsOwnProcessGroupWithStdinClosed) {

@@ -31,7 +31,7 @@ inline std::string Slurp(const std::string& path) {
 inline WorkloadSpec Spec(std::string job_id, std::vector<std::string> argv) {
   WorkloadSpec s;
   s.job_id = std::move(job_id);
-  s.mig_uuids = {"MIG-11111111-2222-3333-4444-555555555555"};
+  s.device_uuids = {"MIG-11111111-2222-3333-4444-555555555555"};
   s.argv = std::move(argv);
   return s;
 }

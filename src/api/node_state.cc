@@ -55,14 +55,39 @@ void DecodeInstance(JsonDecoder& d, const json& j, const std::string& path, Desi
   d.String(j, path, "key", &out->key);
 }
 
+// An optional array of integers that fit an int (absent or null: left empty); narrower ranges
+// are the validators' business.
+void OptIntArray(JsonDecoder& d, const json& j, std::string_view path, std::string_view key, std::size_t max,
+                 std::vector<int>* out) {
+  const json* v = d.Member(j, path, key, /*required=*/false);
+  if (v == nullptr) return;
+  const std::string where = JoinPath(path, key);
+  if (!v->is_array()) return d.Fail("{}: expected an array of integers", where);
+  if (v->size() > max) return d.Fail("{}: {} entries exceed the limit of {}", where, v->size(), max);
+  for (std::size_t i = 0; i < v->size(); ++i) {
+    const json& e = (*v)[i];
+    if (!e.is_number_integer()) return d.Fail("{}: expected an array of integers", where);
+    const bool fits = e.is_number_unsigned()
+                          ? e.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT_MAX)
+                          : e.get<std::int64_t>() >= INT_MIN && e.get<std::int64_t>() <= INT_MAX;
+    if (!fits) {
+      return d.Fail("{}: {} is out of range", AtIndex(where, i), e.dump());
+    }
+    out->push_back(e.get<int>());
+  }
+}
+
 void DecodeWorkload(JsonDecoder& d, const json& j, const std::string& path, DesiredWorkload* out) {
   if (!d.Object(j, path,
-                {"job_id", "instance_keys", "argv", "env", "working_dir", "run_as_user", "cpu_millicores",
-                 "memory_mib", "restart", "kind", "grace_period_ms"})) {
+                {"job_id", "instance_keys", "gpu_indices", "argv", "env", "working_dir", "run_as_user",
+                 "cpu_millicores", "memory_mib", "restart", "kind", "grace_period_ms"})) {
     return;
   }
   d.String(j, path, "job_id", &out->job_id);
-  d.StringArray(j, path, "instance_keys", kMaxInstanceKeysPerWorkload, &out->instance_keys);
+  // Both bindings are optional here; that exactly one is given is a rule of CheckBindings.
+  if (d.Member(j, path, "instance_keys", /*required=*/false) != nullptr)
+    d.StringArray(j, path, "instance_keys", kMaxInstanceKeysPerWorkload, &out->instance_keys);
+  OptIntArray(d, j, path, "gpu_indices", kMaxGpusPerWorkload, &out->gpu_indices);
   d.StringArray(j, path, "argv", kMaxArgvEntries, &out->argv);
   d.StringMap(j, path, "env", kMaxEnvEntries, &out->env);
   d.OptString(j, path, "working_dir", &out->working_dir);
@@ -277,11 +302,10 @@ Result<void> CheckProcessOptions(const std::string& path, const DesiredWorkload&
 }
 
 // Instance keys: each names an instance of the document and is bound to one workload at most.
-Result<void> CheckBindings(const std::string& path, const DesiredWorkload& w,
-                           const std::set<std::string_view>& instance_keys,
-                           std::map<std::string_view, std::string_view>& bound) {
+Result<void> CheckInstanceKeys(const std::string& path, const DesiredWorkload& w,
+                               const std::set<std::string_view>& instance_keys,
+                               std::map<std::string_view, std::string_view>& bound) {
   const std::string keys_path = JoinPath(path, "instance_keys");
-  if (w.instance_keys.empty()) return Bad(keys_path, "must name at least one instance");
   if (auto r = CheckCount(keys_path, w.instance_keys.size(), kMaxInstanceKeysPerWorkload); !r) return r;
   for (std::size_t i = 0; i < w.instance_keys.size(); ++i) {
     const std::string& key = w.instance_keys[i];
@@ -294,11 +318,61 @@ Result<void> CheckBindings(const std::string& path, const DesiredWorkload& w,
   return {};
 }
 
+// Whole GPUs: each a valid index, named once in the workload, bound to one workload at most, and
+// carrying no desired instance (a GPU runs MIG instances or one whole-GPU workload, not both).
+Result<void> CheckGpuIndices(const std::string& path, const DesiredWorkload& w,
+                             const std::map<int, std::size_t>& instance_gpus,
+                             std::map<int, std::string_view>& bound) {
+  const std::string gpus_path = JoinPath(path, "gpu_indices");
+  if (auto r = CheckCount(gpus_path, w.gpu_indices.size(), kMaxGpusPerWorkload); !r) return r;
+  for (std::size_t i = 0; i < w.gpu_indices.size(); ++i) {
+    const int g = w.gpu_indices[i];
+    const std::string p = AtIndex(gpus_path, i);
+    if (auto r = CheckRange(p, g, 0, kMaxGpuIndex); !r) return r;
+    if (std::find(w.gpu_indices.begin(), w.gpu_indices.begin() + static_cast<std::ptrdiff_t>(i), g) !=
+        w.gpu_indices.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return Bad(p, fmt::format("GPU {} appears twice", g));
+    }
+    if (const auto it = instance_gpus.find(g); it != instance_gpus.end()) {
+      return Bad(p, fmt::format("GPU {} also has desired MIG instances (instances[{}]); a whole-GPU "
+                                "workload needs the GPU without them",
+                                g, it->second));
+    }
+    const auto [it, fresh] = bound.emplace(g, w.job_id);
+    if (!fresh) return Bad(p, fmt::format("GPU {} is already bound to job '{}'", g, it->second));
+  }
+  return {};
+}
+
+// A workload runs on MIG instances or on whole GPUs: exactly one of the two lists is non-empty.
+Result<void> CheckBindings(const std::string& path, const DesiredWorkload& w,
+                           const std::set<std::string_view>& instance_keys,
+                           const std::map<int, std::size_t>& instance_gpus,
+                           std::map<std::string_view, std::string_view>& bound_keys,
+                           std::map<int, std::string_view>& bound_gpus) {
+  if (w.instance_keys.empty() && w.gpu_indices.empty()) {
+    return Bad(JoinPath(path, "instance_keys"),
+               "must name at least one instance (or give gpu_indices for whole GPUs)");
+  }
+  if (!w.instance_keys.empty() && !w.gpu_indices.empty()) {
+    return Bad(JoinPath(path, "gpu_indices"),
+               "not allowed together with instance_keys: a workload runs on MIG instances or on whole "
+               "GPUs, not both");
+  }
+  if (auto r = CheckInstanceKeys(path, w, instance_keys, bound_keys); !r) return r;
+  return CheckGpuIndices(path, w, instance_gpus, bound_gpus);
+}
+
 Result<void> CheckWorkloads(const DesiredNodeState& s) {
   if (auto r = CheckCount("workloads", s.workloads.size(), kMaxWorkloads); !r) return r;
   std::set<std::string_view> instance_keys, job_ids;
-  for (const DesiredInstance& in : s.instances) instance_keys.insert(in.key);
-  std::map<std::string_view, std::string_view> bound;
+  std::map<int, std::size_t> instance_gpus;  // GPU index -> its first desired instance
+  for (std::size_t i = 0; i < s.instances.size(); ++i) {
+    instance_keys.insert(s.instances[i].key);
+    instance_gpus.emplace(s.instances[i].gpu_index, i);
+  }
+  std::map<std::string_view, std::string_view> bound_keys;
+  std::map<int, std::string_view> bound_gpus;
   for (std::size_t i = 0; i < s.workloads.size(); ++i) {
     const DesiredWorkload& w = s.workloads[i];
     const std::string path = AtIndex("workloads", i);
@@ -306,7 +380,7 @@ Result<void> CheckWorkloads(const DesiredNodeState& s) {
     if (!job_ids.insert(w.job_id).second) {
       return Bad(JoinPath(path, "job_id"), fmt::format("'{}' appears twice", w.job_id));
     }
-    if (auto r = CheckBindings(path, w, instance_keys, bound); !r) return r;
+    if (auto r = CheckBindings(path, w, instance_keys, instance_gpus, bound_keys, bound_gpus); !r) return r;
     if (auto r = CheckCommand(path, w); !r) return r;
     if (auto r = CheckProcessOptions(path, w); !r) return r;
   }
@@ -417,7 +491,12 @@ void PutOpt(ordered_json& j, std::string_view key, const std::optional<T>& v) {
 }
 
 ordered_json WorkloadJson(const DesiredWorkload& w) {
-  ordered_json j{{"job_id", w.job_id}, {"instance_keys", w.instance_keys}, {"argv", w.argv}};
+  // A MIG workload encodes exactly as before gpu_indices existed; a whole-GPU one has no
+  // instance_keys.
+  ordered_json j{{"job_id", w.job_id}};
+  if (!w.instance_keys.empty() || w.gpu_indices.empty()) j["instance_keys"] = w.instance_keys;
+  if (!w.gpu_indices.empty()) j["gpu_indices"] = w.gpu_indices;
+  j["argv"] = w.argv;
   ordered_json env = ordered_json::object();
   for (const auto& [k, v] : w.env) env[k] = v;
   j["env"] = std::move(env);

@@ -1,11 +1,12 @@
 // Desired and actual node state: what the server wants a node agent to run, and what it runs.
 //
 // DesiredNodeState is the body of the server's answer to an agent's long poll (DESIGN.md §5):
-// the MIG instances the node should have, at exact placements, and the workloads bound to them,
-// stamped with a generation number. ActualNodeState is the agent's report: GPU health, the
-// instances it sees (with their MIG UUIDs), and the state of each supervised workload.
-// The wire format is documented with a complete example in docs/agent-desired-state.md; change it
-// only compatibly (add optional fields; never rename or remove).
+// the MIG instances the node should have, at exact placements, and the workloads bound to them
+// (or to whole GPUs, for GPUs without MIG), stamped with a generation number. ActualNodeState is
+// the agent's report: GPU health, the instances it sees (with their MIG UUIDs), and the state of
+// each supervised workload. The wire format is documented with a complete example in
+// docs/agent-desired-state.md; change it only compatibly (add optional fields; never rename or
+// remove).
 //
 // Parsing is strict, because these documents cross a trust boundary: unknown fields, duplicate
 // keys, wrong types, out-of-range numbers, odd names and oversized inputs are rejected with the
@@ -36,6 +37,7 @@ inline constexpr std::size_t kMaxInstances = 512;
 inline constexpr std::size_t kMaxWorkloads = 1024;
 inline constexpr std::size_t kMaxGpus = 64;
 inline constexpr std::size_t kMaxInstanceKeysPerWorkload = 8;
+inline constexpr std::size_t kMaxGpusPerWorkload = 8;
 inline constexpr std::size_t kMaxArgvEntries = 1024;
 inline constexpr std::size_t kMaxEnvEntries = 256;
 inline constexpr std::size_t kMaxArgBytes = 32 << 10;         // one argv entry or env value
@@ -82,9 +84,14 @@ struct DesiredInstance {
   friend bool operator==(const DesiredInstance&, const DesiredInstance&) = default;
 };
 
+// A workload runs either on MIG instances (`instance_keys`) or on whole GPUs (`gpu_indices`):
+// exactly one of the two is non-empty. A whole GPU is bound to one workload at most and carries no
+// desired instance in the same document; the agent starts the workload only while the GPU's MIG
+// mode is off.
 struct DesiredWorkload {
   std::string job_id;
-  std::vector<std::string> instance_keys;  // 1..8 instances of this document, each bound once
+  std::vector<std::string> instance_keys;  // 0..8 instances of this document, each bound once
+  std::vector<int> gpu_indices;            // 0..8 whole GPUs by index on the node, each bound once
   std::vector<std::string> argv;           // argv[0] is the program (a path or a name on PATH)
   std::map<std::string, std::string> env;  // added to the agent's environment
   std::optional<std::string> working_dir;  // absolute

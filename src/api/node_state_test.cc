@@ -35,6 +35,12 @@ DesiredNodeState FullDesired() {
   b.instance_keys = {"n1-g1-s0-1g.10gb+me-18"};
   b.argv = {"/bin/true"};
   s.workloads.push_back(b);
+  DesiredWorkload whole;
+  whole.job_id = "job-19";
+  whole.gpu_indices = {3, 2};
+  whole.argv = {"torchrun", "--nproc-per-node=2", "train.py"};
+  whole.restart = RestartPolicy::kAlways;
+  s.workloads.push_back(whole);
   return s;
 }
 
@@ -205,8 +211,9 @@ TEST(NodeStateTest, NamesAndReferencesAreChecked) {
               HasSubstr("workloads[0].job_id: '../etc' is not a valid name"));
   EXPECT_EQ(ParseError(WithWorkload(R"({"job_id":"j","instance_keys":["k9"],"argv":["a"]})")),
             "workloads[0].instance_keys[0]: no instance has key 'k9'");
-  EXPECT_EQ(ParseError(WithWorkload(R"({"job_id":"j","instance_keys":[],"argv":["a"]})")),
-            "workloads[0].instance_keys: must name at least one instance");
+  EXPECT_EQ(
+      ParseError(WithWorkload(R"({"job_id":"j","instance_keys":[],"argv":["a"]})")),
+      "workloads[0].instance_keys: must name at least one instance (or give gpu_indices for whole GPUs)");
   EXPECT_EQ(ParseError(WithWorkload(R"({"job_id":"j","instance_keys":["k0"],"argv":["a"]},
                                        {"job_id":"i","instance_keys":["k0"],"argv":["a"]})")),
             "workloads[1].instance_keys[0]: instance 'k0' is already bound to job 'j'");
@@ -332,6 +339,105 @@ TEST(NodeStateTest, GeneratedDocumentsFailValidationLikeParsedOnes) {
   auto r = ValidateDesiredNodeState(s);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "workloads[1].argv: must name a program");
+}
+
+// ---- whole-GPU workloads (gpu_indices) ----
+
+TEST(NodeStateTest, WholeGpuWorkloadsEncodeWithoutInstanceKeys) {
+  const nlohmann::ordered_json j = ToJson(FullDesired())["workloads"];
+  // A MIG workload encodes as it did before gpu_indices existed; a whole-GPU one names its GPUs
+  // where a MIG one names its instances, in the order the document gave them.
+  std::vector<std::string> mig_fields, whole_fields;
+  for (const auto& item : j[1].items()) mig_fields.push_back(item.key());
+  for (const auto& item : j[2].items()) whole_fields.push_back(item.key());
+  EXPECT_THAT(mig_fields, ::testing::ElementsAre("job_id", "instance_keys", "argv", "env", "restart", "kind",
+                                                 "grace_period_ms"));
+  EXPECT_THAT(whole_fields, ::testing::ElementsAre("job_id", "gpu_indices", "argv", "env", "restart", "kind",
+                                                   "grace_period_ms"));
+  EXPECT_EQ(j[2]["gpu_indices"].dump(), "[3,2]");
+}
+
+TEST(NodeStateTest, WholeGpuWorkloadsParse) {
+  auto s = ParseDesiredNodeState(R"({"node":"n1","generation":3,
+      "instances":[{"gpu_index":0,"profile":"1g.10gb","start":0,"key":"k0"}],
+      "workloads":[{"job_id":"mig","instance_keys":["k0"],"gpu_indices":null,"argv":["a"]},
+                   {"job_id":"whole","gpu_indices":[1,7],"argv":["b"]},
+                   {"job_id":"whole2","instance_keys":null,"gpu_indices":[63],"argv":["c"]}]})");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE(s->workloads[0].gpu_indices.empty());
+  EXPECT_THAT(s->workloads[1].gpu_indices, ::testing::ElementsAre(1, 7));
+  EXPECT_TRUE(s->workloads[1].instance_keys.empty());
+  EXPECT_THAT(s->workloads[2].gpu_indices, ::testing::ElementsAre(63));
+  EXPECT_EQ(ParseDesiredNodeState(ToJson(*s).dump()).value(), *s);
+}
+
+TEST(NodeStateTest, GpuIndicesTypeErrors) {
+  auto err = [](const std::string& gpus) {
+    return ParseError(WithWorkload(R"({"job_id":"j","gpu_indices":)" + gpus + R"(,"argv":["a"]})"));
+  };
+  EXPECT_EQ(err(R"("1")"), "workloads[0].gpu_indices: expected an array of integers");
+  EXPECT_EQ(err(R"({"0":1})"), "workloads[0].gpu_indices: expected an array of integers");
+  EXPECT_EQ(err(R"([1,"2"])"), "workloads[0].gpu_indices: expected an array of integers");
+  EXPECT_EQ(err("[1.5]"), "workloads[0].gpu_indices: expected an array of integers");
+  EXPECT_EQ(err("[null]"), "workloads[0].gpu_indices: expected an array of integers");
+  EXPECT_EQ(err("[4294967296]"), "workloads[0].gpu_indices[0]: 4294967296 is out of range");
+  EXPECT_EQ(err("[1,-9223372036854775808]"),
+            "workloads[0].gpu_indices[1]: -9223372036854775808 is out of range");
+  EXPECT_EQ(err("[0,1,2,3,4,5,6,7,8]"), "workloads[0].gpu_indices: 9 entries exceed the limit of 8");
+}
+
+TEST(NodeStateTest, GpuIndicesRules) {
+  auto err = [](const std::string& workloads) { return ParseError(WithWorkload(workloads)); };
+  EXPECT_EQ(
+      err(R"({"job_id":"j","gpu_indices":[],"argv":["a"]})"),
+      "workloads[0].instance_keys: must name at least one instance (or give gpu_indices for whole GPUs)");
+  EXPECT_EQ(
+      err(R"({"job_id":"j","argv":["a"]})"),
+      "workloads[0].instance_keys: must name at least one instance (or give gpu_indices for whole GPUs)");
+  EXPECT_EQ(err(R"({"job_id":"j","instance_keys":["k0"],"gpu_indices":[1],"argv":["a"]})"),
+            "workloads[0].gpu_indices: not allowed together with instance_keys: a workload runs on MIG "
+            "instances or on whole GPUs, not both");
+  EXPECT_EQ(err(R"({"job_id":"j","gpu_indices":[-1],"argv":["a"]})"),
+            "workloads[0].gpu_indices[0]: -1 is out of range [0, 63]");
+  EXPECT_EQ(err(R"({"job_id":"j","gpu_indices":[1,64],"argv":["a"]})"),
+            "workloads[0].gpu_indices[1]: 64 is out of range [0, 63]");
+  EXPECT_EQ(err(R"({"job_id":"j","gpu_indices":[1,2,1],"argv":["a"]})"),
+            "workloads[0].gpu_indices[2]: GPU 1 appears twice");
+  // WithWorkload's document has an instance on GPU 0.
+  EXPECT_EQ(err(R"({"job_id":"j","gpu_indices":[1,0],"argv":["a"]})"),
+            "workloads[0].gpu_indices[1]: GPU 0 also has desired MIG instances (instances[0]); a whole-GPU "
+            "workload needs the GPU without them");
+  EXPECT_EQ(
+      err(R"({"job_id":"j","gpu_indices":[1,2],"argv":["a"]},{"job_id":"i","gpu_indices":[3,2],"argv":["a"]})"),
+      "workloads[1].gpu_indices[1]: GPU 2 is already bound to job 'j'");
+  // The other rules of a workload hold for whole-GPU ones too.
+  EXPECT_EQ(err(R"({"job_id":"j","gpu_indices":[1],"argv":["a"],"env":{"CUDA_VISIBLE_DEVICES":"0"}})"),
+            "workloads[0].env.CUDA_VISIBLE_DEVICES: is set by the agent and may not be given");
+}
+
+TEST(NodeStateTest, GeneratedWholeGpuWorkloadsFailValidationLikeParsedOnes) {
+  DesiredNodeState s = FullDesired();
+  s.workloads[2].instance_keys = {"n1-g0-s4-3g.40gb-17"};
+  auto r = ValidateDesiredNodeState(s);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message,
+              HasSubstr("workloads[2].gpu_indices: not allowed together with instance_keys"));
+  s = FullDesired();
+  s.workloads[2].gpu_indices = {1};  // GPU 1 holds job-18's instance
+  r = ValidateDesiredNodeState(s);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message,
+              HasSubstr("workloads[2].gpu_indices[0]: GPU 1 also has desired MIG instances"));
+  s = FullDesired();
+  s.workloads[2].gpu_indices = {2, 2};
+  r = ValidateDesiredNodeState(s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "workloads[2].gpu_indices[1]: GPU 2 appears twice");
+  s = FullDesired();
+  s.workloads[2].gpu_indices = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+  r = ValidateDesiredNodeState(s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "workloads[2].gpu_indices: 9 entries exceed the limit of 8");
 }
 
 // docs/agent-desired-state.md shows complete documents; they must stay valid.
