@@ -6,7 +6,8 @@
 //   gpuslice show JOB [--json]      gpuslice why JOB      gpuslice cancel JOB
 //   gpuslice token create --role team|node|admin --name NAME [--team T]
 //   gpuslice logs JOB [-f]          gpuslice events [--after SEQ]       gpuslice top [--once]
-//   gpuslice node ls|show|cordon|drain|uncordon …       gpuslice team ls
+//   gpuslice node ls|show|cordon|drain|uncordon …       gpuslice team ls|set …
+//   gpuslice gpu set-mode NODE GPU dynamic|whole
 //
 // Where the server is and who you are: --server/--token flags, else GPUSLICE_SERVER /
 // GPUSLICE_TOKEN, else the client config file that `gpuslice up` writes
@@ -56,5 +57,7 @@ Result<void> WriteClientConfig(const std::string& server, const std::string& tok
 void AddClientCommands(CLI::App& app, int* exit_code);
 // logs, node, team, events, top (cluster_commands.cc).
 void AddClusterCommands(CLI::App& app, int* exit_code);
+// `gpuslice gpu set-mode NODE GPU dynamic|whole` under the `gpu` command (cluster_commands.cc).
+void AddGpuSetMode(CLI::App* gpu, int* exit_code);
 
 }  // namespace gpuslice::cli

@@ -507,6 +507,38 @@ void AddTop(CLI::App& app, int* exit_code) {
 
 }  // namespace
 
+void AddGpuSetMode(CLI::App* gpu, int* exit_code) {
+  struct Flags {
+    ClientFlags conn;
+    std::string node, mode;
+    int index = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* c = gpu->add_subcommand(
+      "set-mode",
+      "Use a cluster GPU as MIG slices cut on demand (dynamic) or whole (admin; the GPU must run no job). "
+      "gpuslice does not switch the hardware's MIG mode: do that yourself (nvidia-smi -i N -mig 0|1)");
+  AddClientFlags(c, f->conn);
+  c->add_option("node", f->node, "Node name")->required();
+  c->add_option("gpu", f->index, "GPU index on the node")->required()->check(CLI::Range(0, 63));
+  c->add_option("mode", f->mode, "dynamic or whole")->required()->check(CLI::IsMember({"dynamic", "whole"}));
+  c->callback([f, exit_code] {
+    Result<json> r =
+        Call(f->conn, "PUT", fmt::format("/v1/nodes/{}/gpus/{}/mode", net::PercentEncode(f->node), f->index),
+             json{{"mode", f->mode}}.dump());
+    if (!r) {
+      *exit_code = ReportError(r.error());
+      return;
+    }
+    std::cout << fmt::format("node {} GPU {}: {}\n", f->node, f->index, f->mode);
+    if (f->mode == "whole") {
+      std::cout
+          << "whole-GPU jobs start on it once its MIG mode is off (its agent reports them blocked until "
+             "then)\n";
+    }
+  });
+}
+
 void AddClusterCommands(CLI::App& app, int* exit_code) {
   AddLogs(app, exit_code);
   AddNode(app, exit_code);

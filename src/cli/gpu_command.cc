@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cli/client_commands.h"
 #include "cli/table.h"
 #include "common/units.h"
 #include "gpu/nvml_backend.h"
@@ -257,7 +258,8 @@ int RunGpuInspect(const GpuInspectOptions& o, std::ostream& out, std::ostream& e
 }
 
 void AddGpuCommands(CLI::App& app, int* exit_code) {
-  CLI::App* gpu = app.add_subcommand("gpu", "Look at this machine's GPUs through a GPU backend");
+  CLI::App* gpu = app.add_subcommand(
+      "gpu", "GPUs: look at this machine's through a GPU backend (inspect), or set a cluster GPU's mode");
   gpu->require_subcommand(1);
   auto opts = std::make_shared<GpuInspectOptions>();
   CLI::App* inspect = gpu->add_subcommand(
@@ -270,6 +272,7 @@ void AddGpuCommands(CLI::App& app, int* exit_code) {
                       "NVML library to load (default: $GPUSLICE_NVML_LIBRARY, else libnvidia-ml.so.1)");
   inspect->add_flag("--json", opts->json, "Print JSON (shape in docs/cli-json.md)");
   inspect->callback([opts, exit_code] { *exit_code = RunGpuInspect(*opts, std::cout, std::cerr); });
+  AddGpuSetMode(gpu, exit_code);
 }
 
 }  // namespace gpuslice::cli

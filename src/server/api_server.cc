@@ -16,6 +16,7 @@
 #include "api/admin_api.h"
 #include "api/job_api.h"
 #include "api/node_state.h"
+#include "api/strict_json.h"
 #include "common/clock.h"
 #include "mig/catalog.h"
 #include "net/http_server.h"
@@ -304,6 +305,7 @@ struct ApiServer::Impl {
   net::Reply ListNodes(net::Request& req);
   net::Reply GetNode(net::Request& req);
   net::Reply NodeMode(net::Request& req, NodeAction action);
+  net::Reply GpuMode(net::Request& req);
   net::Reply ListTeams(net::Request& req);
   net::Reply SetTeam(net::Request& req);
   net::Reply JobLogs(net::Request& req);
@@ -332,6 +334,7 @@ Result<void> ApiServer::Impl::AddRoutes(net::Router& r) {
       {"POST", "/v1/nodes/{name}/drain", [this](Request& q) { return NodeMode(q, NodeAction::kDrain); }},
       {"POST", "/v1/nodes/{name}/uncordon",
        [this](Request& q) { return NodeMode(q, NodeAction::kUncordon); }},
+      {"PUT", "/v1/nodes/{name}/gpus/{gpu}/mode", [this](Request& q) { return GpuMode(q); }},
       {"GET", "/v1/teams", [this](Request& q) { return ListTeams(q); }},
       {"PUT", "/v1/teams/{name}", [this](Request& q) { return SetTeam(q); }},
       {"GET", "/v1/events", [this](Request& q) { return Events(q); }},
@@ -448,6 +451,28 @@ net::Reply ApiServer::Impl::NodeMode(net::Request& req, NodeAction action) {
     gpu = static_cast<int>(std::min<std::uint64_t>(*g, 1'000'000));
   }
   Result<NodeView> n = cp->SetNodeMode(req.Param("name"), gpu, action);
+  if (!n) return ErrorResponse(n.error());
+  Kick();
+  return JsonResponse(200, ToJson(*n));
+}
+
+// PUT /v1/nodes/{name}/gpus/{gpu}/mode with {"mode": "dynamic" | "whole"}.
+net::Reply ApiServer::Impl::GpuMode(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kAdminister);
+  if (!who) return ErrorResponse(who.error());
+  const std::string_view gpu_text = req.Param("gpu");
+  int gpu = -1;
+  if (const auto [p, ec] = std::from_chars(gpu_text.data(), gpu_text.data() + gpu_text.size(), gpu);
+      ec != std::errc() || p != gpu_text.data() + gpu_text.size() || gpu < 0) {
+    return ErrorResponse(
+        Error{ErrorCode::kInvalidArgument, fmt::format("'{}' is not a GPU index", gpu_text.substr(0, 16))});
+  }
+  Result<json> body = api::ReadStrictJson(req.body, api::kMaxSmallBodyBytes, api::kMaxJsonDepth);
+  if (!body) return ErrorResponse(body.error());
+  if (!body->is_object() || body->size() != 1 || !body->contains("mode") || !(*body)["mode"].is_string()) {
+    return ErrorResponse(Error{ErrorCode::kInvalidArgument, "expected {\"mode\": \"dynamic\" | \"whole\"}"});
+  }
+  Result<NodeView> n = cp->SetGpuMode(req.Param("name"), gpu, (*body)["mode"].get<std::string>());
   if (!n) return ErrorResponse(n.error());
   Kick();
   return JsonResponse(200, ToJson(*n));

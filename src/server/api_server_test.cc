@@ -334,6 +334,14 @@ TEST_F(ApiServerTest, AdminsCordonAndDrainNodesEveryoneSeesNodesTeamsAndMetrics)
   EXPECT_EQ(Call("POST", "/v1/nodes/n9/drain", admin_).status, 404);
   EXPECT_EQ(Call("POST", "/v1/nodes/n1/drain?gpu=3", admin_).status, 404);
   EXPECT_EQ(Call("POST", "/v1/nodes/n1/drain?gpu=x", admin_).status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/gpus/0/mode", admin_, R"({"mode": "whole"})").status, 200);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/gpus/0/mode", admin_, R"({"mode": "whole", "x": 1})").status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/gpus/x/mode", admin_, R"({"mode": "whole"})").status, 400);
+  EXPECT_EQ(Call("PUT", "/v1/nodes/n1/gpus/4/mode", admin_, R"({"mode": "whole"})").status, 404);
+  EXPECT_EQ(
+      json::parse(
+          Call("PUT", "/v1/nodes/n1/gpus/0/mode", admin_, R"({"mode": "dynamic"})").body)["gpus"][0]["mode"],
+      "cordoned");  // still cordoned: the mode changes what an uncordon returns to
   EXPECT_EQ(json::parse(Call("POST", "/v1/nodes/n1/uncordon", admin_).body)["gpus"][0]["mode"], "dynamic");
   const json running = WaitForPhase(id, "running", nlp);
 
@@ -435,6 +443,7 @@ TEST_F(ApiServerTest, EveryEndpointChecksEveryRole) {
       {"POST", "/v1/nodes/n1/uncordon", "", {"admin"}},
       {"GET", "/v1/teams", "", {"team", "admin"}},
       {"PUT", "/v1/teams/nlp", R"({"weight": 1})", {"admin"}},
+      {"PUT", "/v1/nodes/n1/gpus/0/mode", R"({"mode": "dynamic"})", {"admin"}},
       {"GET", "/metrics", "", {"team", "admin"}},
       {"POST",
        "/v1/agent/register",

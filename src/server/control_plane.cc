@@ -214,6 +214,12 @@ Result<void> ControlPlane::Recover() {
     }
     if (Result<void> r = AddNodeLocked({name, j["gpu_model"].get<std::string>(), j["gpus"].get<int>()}); !r)
       return r;
+    if (j.contains("modes") && j["modes"].is_object()) {
+      for (const auto& [gpu, mode] : j["modes"].items()) {
+        base_modes_[name][std::atoi(gpu.c_str())] =
+            mode == "whole" ? sched::GpuMode::kWhole : sched::GpuMode::kDynamic;
+      }
+    }
     if (j.contains("held") && j["held"].is_object()) {
       for (const auto& [gpu, mode] : j["held"].items()) {
         const int index = std::atoi(gpu.c_str());
@@ -329,14 +335,25 @@ std::string ControlPlane::NodeRecordLocked(const std::string& name) const {
   if (const auto h = held_.find(name); h != held_.end() && !h->second.empty()) {
     for (const auto& [gpu, mode] : h->second) j["held"][std::to_string(gpu)] = sched::GpuModeName(mode);
   }
+  if (const auto b = base_modes_.find(name); b != base_modes_.end() && !b->second.empty()) {
+    for (const auto& [gpu, mode] : b->second) j["modes"][std::to_string(gpu)] = sched::GpuModeName(mode);
+  }
   return j.dump();
 }
 
 void ControlPlane::ApplyHeldLocked(const std::string& name) {
-  const auto h = held_.find(name);
   const auto n = node_ids_.find(name);
-  if (h == held_.end() || n == node_ids_.end()) return;
+  if (n == node_ids_.end()) return;
   const sched::Node& node = scheduler_->node(n->second);
+  if (const auto b = base_modes_.find(name); b != base_modes_.end()) {  // modes first, then cordons
+    for (const auto& [gpu, mode] : b->second) {
+      if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size())) {
+        (void)scheduler_->SetGpuMode(node.gpus[static_cast<std::size_t>(gpu)], mode, NowMs());
+      }
+    }
+  }
+  const auto h = held_.find(name);
+  if (h == held_.end()) return;
   for (const auto& [gpu, mode] : h->second) {
     if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size())) {
       (void)scheduler_->SetGpuMode(node.gpus[static_cast<std::size_t>(gpu)], mode, NowMs());
@@ -398,6 +415,66 @@ Result<NodeView> ControlPlane::SetNodeMode(std::string_view name, std::optional<
   if (held_[node_name].empty()) held_.erase(node_name);
   EmitLocked("node-mode", "", std::move(data));
   if (changed) BumpLocked(node_name);  // idle instances were destroyed
+  return NodeViewLocked(nodes_.at(node_name));
+}
+
+Result<NodeView> ControlPlane::SetGpuMode(std::string_view name, int gpu_index, std::string_view mode_name) {
+  std::lock_guard lock(mu_);
+  const auto n = node_ids_.find(name);
+  if (n == node_ids_.end()) return Fail(ErrorCode::kNotFound, "no node '{}'", name);
+  const std::string node_name(name);
+  const sched::Node& node = scheduler_->node(n->second);
+  if (gpu_index < 0 || gpu_index >= static_cast<int>(node.gpus.size())) {
+    return Fail(ErrorCode::kNotFound, "node {} has no GPU {} (it has {})", name, gpu_index, node.gpus.size());
+  }
+  if (mode_name != "dynamic" && mode_name != "whole") {
+    return Fail(ErrorCode::kInvalidArgument, "'{}' is not a GPU mode (dynamic, whole)",
+                mode_name.substr(0, 32));
+  }
+  const sched::GpuMode mode = mode_name == "whole" ? sched::GpuMode::kWhole : sched::GpuMode::kDynamic;
+  const sched::GpuRef ref = node.gpus[static_cast<std::size_t>(gpu_index)];
+  const sched::Gpu& gpu = scheduler_->gpu(ref);
+  if (gpu.base_mode == mode) return NodeViewLocked(nodes_.at(node_name));
+  if (gpu.base_mode == sched::GpuMode::kStatic) {
+    return Fail(ErrorCode::kInvalidArgument, "node {} GPU {} has a static layout", name, gpu_index);
+  }
+  if (mode == sched::GpuMode::kDynamic && !gpu.model->mig_capable) {
+    return Fail(ErrorCode::kInvalidArgument, "node {} GPU {}: {} has no MIG", name, gpu_index,
+                gpu.model->name);
+  }
+  const auto busy = std::count_if(gpu.instances.begin(), gpu.instances.end(),
+                                  [](const sched::Instance& i) { return i.job.valid(); }) +
+                    (gpu.whole_job.valid() ? 1 : 0);
+  if (busy > 0) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "node {} GPU {} runs {} job(s): drain it and wait for them first", name, gpu_index, busy);
+  }
+  // Decided on a copy, made durable, then applied: a failed commit changes nothing.
+  std::map<int, sched::GpuMode> modes = base_modes_[node_name];
+  modes[gpu_index] = mode;
+  std::swap(base_modes_[node_name], modes);
+  const std::string record = NodeRecordLocked(node_name);
+  std::swap(base_modes_[node_name], modes);
+  store::WriteBatch batch;
+  batch.Put(store::Collection::kNodes, node_name, record);
+  ordered_json data{{"node", node_name}, {"action", "set-mode"}, {"gpu", gpu_index}, {"mode", mode_name}};
+  batch.AppendEvent("node-mode", data.dump());
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  base_modes_[node_name] = std::move(modes);
+  const sched::GpuMode held = gpu.mode;  // cordoned or draining stays so after the switch
+  bool destroyed = false;
+  if (!gpu.instances.empty()) {  // idle slices only (checked above): gone first
+    Result<std::vector<sched::Decision>> d = scheduler_->SetGpuMode(ref, sched::GpuMode::kDraining, NowMs());
+    destroyed = d && !d->empty();
+  }
+  if (Result<std::vector<sched::Decision>> r = scheduler_->SetGpuMode(ref, mode, NowMs()); !r) {
+    return Fail(ErrorCode::kInternal, "node {} GPU {}: {}", name, gpu_index, r.error().message);
+  }
+  if (held == sched::GpuMode::kCordoned || held == sched::GpuMode::kDraining) {
+    (void)scheduler_->SetGpuMode(ref, held, NowMs());
+  }
+  EmitLocked("node-mode", "", std::move(data));
+  if (destroyed) BumpLocked(node_name);
   return NodeViewLocked(nodes_.at(node_name));
 }
 
@@ -823,9 +900,11 @@ Result<api::DesiredNodeState> ControlPlane::Desired(std::string_view name) const
   d.node = std::string(name);
   d.generation = generation_.find(name)->second;
   std::map<std::uint64_t, std::vector<std::string>> keys_of_job;  // scheduler job -> instance keys
+  std::map<std::uint64_t, std::vector<int>> gpus_of_job;          // scheduler job -> whole GPUs
   const sched::Node& node = scheduler_->node(n->second);
   for (const sched::GpuRef ref : node.gpus) {
     const sched::Gpu& gpu = scheduler_->gpu(ref);
+    if (gpu.whole_job.valid()) gpus_of_job[gpu.whole_job.value()].push_back(gpu.index);
     for (const sched::Instance& inst : gpu.instances) {
       const std::string& profile = gpu.model->profiles[static_cast<std::size_t>(inst.placement.profile)].name;
       api::DesiredInstance di{
@@ -835,11 +914,15 @@ Result<api::DesiredNodeState> ControlPlane::Desired(std::string_view name) const
       d.instances.push_back(std::move(di));
     }
   }
-  for (const auto& [sched_id, keys] : keys_of_job) {
+  std::set<std::uint64_t> jobs_here;
+  for (const auto& [sched_id, keys] : keys_of_job) jobs_here.insert(sched_id);
+  for (const auto& [sched_id, gpus] : gpus_of_job) jobs_here.insert(sched_id);
+  for (const std::uint64_t sched_id : jobs_here) {
     const JobView& v = jobs_.at(job_of_sched_.at(sched_id)).view;
     api::DesiredWorkload w;
     w.job_id = std::to_string(v.id);
-    w.instance_keys = keys;
+    if (const auto k = keys_of_job.find(sched_id); k != keys_of_job.end()) w.instance_keys = k->second;
+    if (const auto g = gpus_of_job.find(sched_id); g != gpus_of_job.end()) w.gpu_indices = g->second;
     w.argv = v.spec.command;
     w.env = v.spec.env;
     w.restart = v.spec.restart;

@@ -12,8 +12,8 @@
 // Desired state per node: the node's MIG instances (busy and warm idle) at exact placements and
 // the workloads of the jobs running there, stamped with a generation that grows whenever the
 // node's desired state changes. Generations start at the wall-clock millisecond of Open, so they
-// keep growing across server restarts. (Jobs on whole GPUs have no workload in the desired
-// state yet: the wire format has no whole-GPU binding.)
+// keep growing across server restarts. A job on whole GPUs (whole mode) is a workload bound
+// to their indices (gpu_indices); its agent starts it once the GPUs' MIG mode is off.
 //
 // Thread-safety: every method may be called from any thread; one mutex serialises them (the
 // scheduler is single-threaded by design). Store writes happen under it — so the order of
@@ -185,6 +185,15 @@ class ControlPlane {
   // GPU), kUnavailable (the store).
   Result<NodeView> SetNodeMode(std::string_view node, std::optional<int> gpu, NodeAction action);
 
+  // Sets how a GPU is used: "dynamic" (MIG slices cut on demand) or "whole" (MIG off, one job
+  // takes the GPU). Its idle slices are destroyed first; a GPU running a job is refused
+  // (kFailedPrecondition: drain it first). Durable and kept across restarts, like cordons.
+  // gpuslice changes the scheduler's view only: on MIG-capable hardware an admin switches MIG
+  // mode itself (the agent reports a whole-GPU job blocked until MIG is off). Errors: kNotFound
+  // (node, GPU), kInvalidArgument (an unknown mode, dynamic on a GPU without MIG),
+  // kFailedPrecondition, kUnavailable (the store).
+  Result<NodeView> SetGpuMode(std::string_view node, int gpu, std::string_view mode);
+
   std::vector<TeamView> Teams() const;  // the quota tree in name order
   // Adds a team or cohort, or changes one (api::TeamRequest: what is not given stays as it is).
   // Durable before it returns and kept across restarts (a stored definition wins over the
@@ -258,8 +267,9 @@ class ControlPlane {
   std::map<std::string, NodeId, std::less<>> node_ids_;
   std::map<std::string, std::uint64_t, std::less<>> generation_;
   std::map<std::string, std::int64_t, std::less<>> last_seen_ms_;
-  std::map<std::string, std::map<int, sched::GpuMode>, std::less<>> held_;  // cordoned/draining GPUs
-  std::map<std::string, api::ActualNodeState, std::less<>> actual_;         // last reports
+  std::map<std::string, std::map<int, sched::GpuMode>, std::less<>> held_;        // cordoned/draining GPUs
+  std::map<std::string, std::map<int, sched::GpuMode>, std::less<>> base_modes_;  // set by SetGpuMode
+  std::map<std::string, api::ActualNodeState, std::less<>> actual_;               // last reports
   std::uint64_t next_job_id_ = 1;
   std::uint64_t first_generation_ = 1;
   std::function<void(const std::string&, std::uint64_t)> on_change_;

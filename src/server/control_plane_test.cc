@@ -351,6 +351,37 @@ TEST_F(ControlPlaneTest, TeamsChangeAtRuntimeDurablyAndTheStoredDefinitionWinsAf
   EXPECT_EQ(cp->Teams()[2].classes[0].nominal, 1000);
 }
 
+TEST_F(ControlPlaneTest, AnEmptyGpuSwitchesToWholeModeDurablyAndTakesWholeGpuJobs) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 2}));
+  const std::uint64_t sliced = cp->Submit(Job("3g.40gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  ASSERT_EQ(cp->Get(sliced)->slices[0].gpu, 0);
+  EXPECT_EQ(cp->SetGpuMode("n1", 0, "whole").error().code, ErrorCode::kFailedPrecondition);  // runs a job
+  const NodeView v = cp->SetGpuMode("n1", 1, "whole").value();
+  EXPECT_EQ(v.gpus[1].mode, "whole");
+  EXPECT_EQ(v.gpus[1].base_mode, "whole");
+  EXPECT_EQ(cp->SetGpuMode("n1", 1, "turbo").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(cp->SetGpuMode("n1", 7, "whole").error().code, ErrorCode::kNotFound);
+
+  cp.reset();  // kept across a restart
+  cp = OpenCp();
+  EXPECT_EQ(cp->NodeViewOf("n1")->gpus[1].mode, "whole");
+  const std::uint64_t whole = cp->Submit(Job("whole")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  EXPECT_EQ(cp->Get(whole)->slices[0].gpu, 1);
+  EXPECT_EQ(cp->NodeViewOf("n1")->gpus[1].whole_job, whole);
+  // Its agent is told to run it on GPU 1 whole, beside the sliced job on GPU 0.
+  const api::DesiredNodeState d = cp->Desired("n1").value();
+  ASSERT_TRUE(api::ValidateDesiredNodeState(d)) << api::ValidateDesiredNodeState(d).error().message;
+  ASSERT_EQ(d.workloads.size(), 2u);
+  EXPECT_EQ(d.workloads[1].job_id, std::to_string(whole));
+  EXPECT_EQ(d.workloads[1].gpu_indices, std::vector<int>{1});
+  EXPECT_TRUE(d.workloads[1].instance_keys.empty());
+  for (const api::DesiredInstance& i : d.instances) EXPECT_EQ(i.gpu_index, 0);
+  EXPECT_EQ(cp->SetGpuMode("n1", 1, "dynamic").error().code, ErrorCode::kFailedPrecondition);
+}
+
 TEST(ControlPlaneSqliteTest, SurvivesAReopenOfTheDatabase) {
   const std::string dir = ::testing::TempDir() + "/cp-sqlite-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
