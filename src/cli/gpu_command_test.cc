@@ -1,6 +1,7 @@
 // `gpuslice gpu inspect`: in process over the sim and the fake NVML library, and as a real process.
 #include "cli/gpu_command.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -161,6 +162,34 @@ TEST(GpuInspectProcess, ExitCodes) {
   out.clear();
   EXPECT_EQ(Process("gpu inspect --help", &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("--sim-state"));
+}
+
+// `gpuslice up --gpus nvml` over the fake NVML library: each GPU is used as it is set up, and MIG
+// is left alone unless --manage-mig.
+TEST_F(GpuInspectTest, UpOnNvmlUsesTheGpusAsTheyAreSetUp) {
+  {
+    auto hw = gpu::SimBackend::Open({.gpus = "A100-SXM4-80GB:2", .state_file = state_});
+    ASSERT_TRUE(hw) << hw.error().error.message;
+    ASSERT_TRUE((*hw)->SetMigMode(1, false));
+  }
+  ::setenv("GPUSLICE_FAKE_NVML_STATE", state_.c_str(), 1);
+  const std::string before = *ReadFile(state_, 1 << 20);
+  for (const bool manage : {false, true}) {
+    std::string out;
+    const std::string data = dir_ + (manage ? "/up-managed" : "/up");
+    const int code =
+        Process(fmt::format("up --gpus nvml --nvml-library {} --no-demo --listen 127.0.0.1:0 --data {} "
+                            "--config-home {} --exit-after 3{}",
+                            GPUSLICE_FAKE_NVML_PATH, data, data, manage ? " --manage-mig" : ""),
+                &out);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_THAT(out, HasSubstr("GPUs (NVML): NVIDIA A100-SXM4-80GB:2"));
+    EXPECT_THAT(out, HasSubstr("GPU 1 (NVIDIA A100-SXM4-80GB): MIG off: whole-GPU jobs\n"));
+    EXPECT_THAT(out, HasSubstr(manage ? "GPU 0 (NVIDIA A100-SXM4-80GB): MIG on: slices cut on demand"
+                                      : "GPU 0 (NVIDIA A100-SXM4-80GB): MIG on: cordoned"));
+  }
+  EXPECT_EQ(*ReadFile(state_, 1 << 20), before);  // no instance was created, no mode changed
+  ::unsetenv("GPUSLICE_FAKE_NVML_STATE");
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "cli/client_commands.h"
+#include "gpu/nvml_backend.h"
 #include "mig/catalog.h"
 #include "server/api_server.h"
 
@@ -109,6 +110,9 @@ int RunServer(const ServerFlags& f) {
 
 struct UpFlags {
   std::string data, listen = "127.0.0.1:7070", sim_gpus = "A100-SXM4-80GB:2";
+  std::string gpus = "sim";  // sim | nvml
+  std::string nvml_library;
+  bool manage_mig = false;
   bool no_demo = false;
   int exit_after_s = 0;
   std::string config_home;  // where client.json goes (default $XDG_CONFIG_HOME or ~/.config)
@@ -120,29 +124,22 @@ Result<json> Api(const std::string& url, const std::string& token, const std::st
 }
 
 // Starts `gpuslice agent` for one simulated GPU model; its output goes to DATA/agent-N.log.
-Result<pid_t> SpawnAgent(const std::string& data, int n, const std::string& spec, const std::string& url,
-                         const std::string& token) {
+// Starts `gpuslice agent` for one simulated GPU model (`spec`, MODEL:N) or, with an empty spec,
+// for the machine's GPUs through NVML; its output goes to DATA/agent-N.log.
+Result<pid_t> SpawnAgent(const UpFlags& f, const std::string& data, int n, const std::string& spec,
+                         const std::string& url, const std::string& token) {
   const std::string dir = fmt::format("{}/agent-{}", data, n);
   std::filesystem::create_directories(dir);
-  std::vector<std::string> args{"/proc/self/exe",
-                                "agent",
-                                "--server",
-                                url,
-                                "--token",
-                                token,
-                                "--backend",
-                                "sim",
-                                "--sim-gpus",
-                                spec,
-                                "--sim-state",
-                                dir + "/gpus.json",
-                                "--state-dir",
-                                dir,
-                                "--node",
-                                fmt::format("local-{}", n),
-                                "--interval-ms",
-                                "500",
-                                "--stop-workloads-on-exit"};
+  std::vector<std::string> args{"/proc/self/exe", "agent", "--server", url, "--token", token};
+  if (spec.empty()) {
+    args.insert(args.end(), {"--backend", "nvml"});
+    if (!f.nvml_library.empty()) args.insert(args.end(), {"--nvml-library", f.nvml_library});
+    if (f.manage_mig) args.push_back("--manage-mig");
+  } else {
+    args.insert(args.end(), {"--backend", "sim", "--sim-gpus", spec, "--sim-state", dir + "/gpus.json"});
+  }
+  args.insert(args.end(), {"--state-dir", dir, "--node", fmt::format("local-{}", n), "--interval-ms", "500",
+                           "--stop-workloads-on-exit"});
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -220,6 +217,36 @@ void PrintStatus(const std::string& url, const std::string& admin) {
             << std::flush;
 }
 
+// --gpus nvml: the scheduler uses each GPU as the hardware is set up, and changes MIG only where
+// the admin said so. MIG off (or no MIG): whole GPUs. MIG on: dynamic slices with --manage-mig;
+// without it gpuslice must not create or destroy instances there, so the GPU is cordoned.
+void SetRealGpuModes(const UpFlags& f, const std::string& url, const std::string& admin,
+                     const std::vector<gpu::GpuInfo>& gpus) {
+  for (int i = 0; i < 100; ++i) {  // the agent registers the node within a few seconds
+    Result<json> n = Api(url, admin, "GET", "/v1/nodes/local-1");
+    if (n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (const gpu::GpuInfo& g : gpus) {
+    Result<json> r = Fail(ErrorCode::kNotFound, "");
+    std::string what;
+    if (!g.mig_capable || !g.mig.current) {
+      r = Api(url, admin, "PUT", fmt::format("/v1/nodes/local-1/gpus/{}/mode", g.index),
+              json{{"mode", "whole"}});
+      what = "MIG off: whole-GPU jobs";
+    } else if (f.manage_mig) {
+      r = json::object();
+      what = "MIG on: slices cut on demand (--manage-mig)";
+    } else {
+      r = Api(url, admin, "POST", fmt::format("/v1/nodes/local-1/cordon?gpu={}", g.index));
+      what = "MIG on: cordoned, as instances may only be changed with --manage-mig";
+    }
+    std::cout << fmt::format("  GPU {} ({}): {}{}\n", g.index, g.name, what,
+                             r ? "" : " — not applied: " + r.error().message)
+              << std::flush;
+  }
+}
+
 int RunUp(const UpFlags& f) {
   const std::string data = f.data.empty() ? DefaultDataDir() : f.data;
   std::filesystem::create_directories(data);
@@ -230,16 +257,33 @@ int RunUp(const UpFlags& f) {
   o.listen = f.listen;
   o.schedule_interval = std::chrono::milliseconds(200);
   sched::QuotaNodeSpec nlp{"nlp", true, "research", 1, {}}, vision{"vision", true, "research", 1, {}};
-  for (std::string_view rest = f.sim_gpus; !rest.empty();) {
+  std::vector<gpu::GpuInfo> real;  // --gpus nvml: the machine's GPUs, read once, read-only
+  if (f.gpus == "nvml") {
+    auto backend = gpu::NvmlBackend::Open({.library_path = f.nvml_library, .read_only = true});
+    if (!backend) {
+      std::cerr << "gpuslice up: --gpus nvml: " << backend.error().error.message << '\n';
+      return kExitUnavailable;
+    }
+    auto list = (*backend)->ListGpus();
+    if (!list || list->empty()) {
+      std::cerr << "gpuslice up: --gpus nvml: "
+                << (list ? "NVML reports no GPUs" : list.error().error.message) << '\n';
+      return kExitUnavailable;
+    }
+    real = std::move(*list);
+  }
+  const std::string gpu_specs =
+      real.empty() ? f.sim_gpus : fmt::format("{}:{}", real.front().name, real.size());
+  for (std::string_view rest = gpu_specs; !rest.empty();) {
     const std::size_t comma = rest.find(',');
     const std::string item(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     const std::size_t colon = item.rfind(':');
     const int n = colon == std::string::npos ? 0 : std::atoi(item.c_str() + colon + 1);
     Result<mig::ResolvedGpu> model = mig::Catalog::BuiltIn().Resolve(item.substr(0, colon));
-    if (!model || n < 1 || n > 16) {
-      std::cerr << "gpuslice up: --sim-gpus '" << item << "': expected MODEL:N (N 1..16)"
-                << (model ? "" : ": " + model.error().message) << '\n';
+    if (!model || n < 1 || n > 64) {
+      std::cerr << "gpuslice up: " << (real.empty() ? "--sim-gpus" : "NVML GPU") << " '" << item
+                << "': expected MODEL:N (N 1..64)" << (model ? "" : ": " + model.error().message) << '\n';
       return kExitUsage;
     }
     gpus.push_back({item.substr(0, colon), n});
@@ -270,9 +314,9 @@ int RunUp(const UpFlags& f) {
   }
   std::vector<pid_t> agents;
   for (std::size_t i = 0; i < gpus.size(); ++i) {
-    Result<pid_t> pid =
-        SpawnAgent(data, static_cast<int>(i + 1), fmt::format("{}:{}", gpus[i].first, gpus[i].second), url,
-                   (*node_token)["token"]);
+    Result<pid_t> pid = SpawnAgent(f, data, static_cast<int>(i + 1),
+                                   real.empty() ? fmt::format("{}:{}", gpus[i].first, gpus[i].second) : "",
+                                   url, (*node_token)["token"]);
     if (!pid) {
       std::cerr << "gpuslice up: " << pid.error().message << '\n';
       return kExitUnavailable;
@@ -280,11 +324,12 @@ int RunUp(const UpFlags& f) {
     agents.push_back(*pid);
   }
   std::cout << fmt::format(
-                   "gpuslice is up: {}\n  admin token: {}\n  data: {}\n  GPUs (simulated): {}\n  agents: {} "
-                   "(logs in "
-                   "{}/agent-N.log)\n",
-                   url, (*s)->admin_token_file(), data, f.sim_gpus, agents.size(), data)
+                   "gpuslice is up: {}\n  admin token: {}\n  data: {}\n  GPUs ({}): {}\n  agents: {} "
+                   "(logs in {}/agent-N.log)\n",
+                   url, (*s)->admin_token_file(), data, real.empty() ? "simulated" : "NVML", gpu_specs,
+                   agents.size(), data)
             << std::flush;
+  if (!real.empty()) SetRealGpuModes(f, url, admin, real);
   if (!f.no_demo) {
     std::map<std::string, std::string> team_tokens;
     for (const char* team : {"nlp", "vision"}) {
@@ -335,6 +380,14 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
   up->add_option("--listen", uf->listen, "host:port for the server (default 127.0.0.1:7070)");
   up->add_option("--sim-gpus", uf->sim_gpus,
                  "Simulated GPUs, one agent per model (default A100-SXM4-80GB:2)");
+  up->add_option(
+        "--gpus", uf->gpus,
+        "sim (default): simulated GPUs (--sim-gpus); nvml: this machine's GPUs, used as they are set up "
+        "(MIG off: whole GPUs; MIG on: cordoned unless --manage-mig)")
+      ->check(CLI::IsMember({"sim", "nvml"}));
+  up->add_flag("--manage-mig", uf->manage_mig,
+               "--gpus nvml: let gpuslice create and destroy MIG instances on GPUs with MIG on");
+  up->add_option("--nvml-library", uf->nvml_library, "--gpus nvml: the NVML library to load");
   up->add_flag("--no-demo", uf->no_demo, "Do not create demo jobs");
   up->add_option("--config-home", uf->config_home,
                  "Write the client config (server URL, admin token file) under this directory "
