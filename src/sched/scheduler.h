@@ -96,7 +96,8 @@ class Scheduler {
   // Re-creates a job that is already running (after a server restart, from the store and the
   // agents' reports): its slices at `slices` — one per gang member: a GPU and, for a MIG GPU, the
   // placement of its instance — are created busy and bound, and its quota is charged without a
-  // fit check (it was admitted before). Nothing changes on error: kNotFound (unknown team),
+  // fit check (it was admitted before). On a static GPU the job takes the idle layout instance
+  // at its placement (the layout was applied first). Nothing changes on error: kNotFound (unknown team),
   // kInvalidArgument (wrong number of slices, a GPU or placement that does not exist or is not
   // free, a whole GPU that is taken).
   struct RestoredSlice {
@@ -113,11 +114,32 @@ class Scheduler {
   std::vector<Decision> Schedule(std::int64_t now_ms);
 
   // Changes a GPU's mode. kCordoned/kDraining stop new work on it (running work stays;
-  // draining also destroys its idle instances at once); back to the mode it had before
-  // uncordons it. Switching between dynamic and whole needs a GPU with no instances and no job;
-  // kStatic is set only through AddNode. Returns the decisions (destroyed idle instances).
-  // Errors: kNotFound, kInvalidArgument (a mode this GPU cannot have), kFailedPrecondition.
+  // draining also destroys a dynamic GPU's idle instances at once); back to the mode it had
+  // before uncordons it. A switch of kind leaves the GPU in the new mode, uncordoned (callers
+  // that keep a cordon re-apply it; SetStaticLayout keeps it instead): between dynamic and
+  // whole it needs a GPU with no instances and no job; from static to dynamic or whole, a GPU
+  // with no job, and the layout's idle instances are destroyed (as SetStaticLayout(nullopt)
+  // does for dynamic). kStatic is set with a layout (AddNode, SetStaticLayout), never here.
+  // Returns the decisions (destroyed idle instances). Errors: kNotFound, kInvalidArgument (a
+  // mode this GPU cannot have), kFailedPrecondition (removed node, instances or jobs in the way).
   Result<std::vector<Decision>> SetGpuMode(GpuRef gpu, GpuMode mode, std::int64_t now_ms);
+  // Gives a MIG GPU a fixed layout (mig-parted style): its idle instances are destroyed, the
+  // layout's instances are created idle, and from then on jobs only bind to them (base mode
+  // kStatic; they are never destroyed or expired). With nullopt a static GPU goes back to
+  // dynamic (its idle instances destroyed). A cordon or drain on the GPU stays in force.
+  // Errors (nothing changes): kNotFound (no such GPU), kInvalidArgument (a GPU without MIG, or a
+  // layout that is not legal on its geometry — the message says why), kFailedPrecondition (a
+  // job runs on it: whole or on an instance). Returns the decisions: destroyed instances, then
+  // created ones (kCreateInstance with the placement), so the caller can tell the agent.
+  //
+  // The GPU ends exactly as AddNode would have built it with that mode and layout (for nullopt,
+  // a fresh dynamic GPU), but for the cordon or drain and the instances' new ids. A MIG GPU in
+  // whole mode may get either, when no job holds it. No-ops (no decisions, even with jobs
+  // running): nullopt on a dynamic GPU, and a static GPU given the placements it already has
+  // (in any order). A backfill reservation holding the GPU is dropped, as a cordon drops it.
+  // kFailedPrecondition also for a GPU whose node was removed.
+  Result<std::vector<Decision>> SetStaticLayout(GpuRef gpu, std::optional<mig::Layout> layout,
+                                                std::int64_t now_ms);
   // The node is gone (lost or removed): its running jobs are requeued (returned), its GPUs
   // leave the pool and their instances are forgotten. kNotFound; kFailedPrecondition if removed.
   Result<std::vector<JobId>> RemoveNode(NodeId id, std::int64_t now_ms);
@@ -159,6 +181,11 @@ class Scheduler {
     std::int64_t instances_destroyed = 0;
   };
   const Usage& usage() const { return usage_; }
+
+  // Checks that the scheduler's derived indexes agree with its GPUs, instances and reservations
+  // (slot index, free whole GPUs, idle sets, per-model mode counters, usage); the error names
+  // the first disagreement. For tests: O(GPUs + instances). scheduler_check.cc.
+  Result<void> CheckIndexesForTest() const;
 
  private:
   struct ModelState;
@@ -210,6 +237,9 @@ class Scheduler {
   void NoteDemand(ModelState& m, int profile, std::int64_t now_ms);
   void UnindexGpu(GpuRef gpu);  // out of the pool for new work (cordon, drain, reservation)
   void IndexGpu(GpuRef gpu);    // back in
+  // Makes `base` the GPU's base mode (scheduler_cluster.cc); the caller checked it is allowed.
+  void Rebase(GpuRef gpu, GpuMode base, const mig::Layout* layout, bool keep_hold, std::int64_t now_ms,
+              std::vector<Decision>& out);
 
   InstanceId CreateInstance(GpuRef gpu, mig::Placement p, std::int64_t now_ms);
   void AddIdleInstance(GpuRef gpu, const Instance& inst);

@@ -1,5 +1,5 @@
 // Scheduler: changes to the cluster itself — GPU modes (cordon, drain, dynamic <-> whole),
-// nodes that go away — and the warm pool's expiry.
+// static layouts, nodes that go away — and the warm pool's expiry.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,6 +14,26 @@ namespace {
 
 bool IsBaseMode(GpuMode mode) {
   return mode == GpuMode::kDynamic || mode == GpuMode::kStatic || mode == GpuMode::kWhole;
+}
+
+bool IsHeld(GpuMode mode) {
+  return mode == GpuMode::kCordoned || mode == GpuMode::kDraining;
+}
+
+// Jobs running on the GPU: on its instances, or holding it whole.
+int JobsOn(const Gpu& gpu) {
+  const auto busy = std::count_if(gpu.instances.begin(), gpu.instances.end(),
+                                  [](const Instance& i) { return i.job.valid(); });
+  return static_cast<int>(busy) + (gpu.whole_job.valid() ? 1 : 0);
+}
+
+// The GPU's instances are exactly `layout`, in any order.
+bool HasLayout(const Gpu& gpu, mig::Layout layout) {
+  mig::Layout have;
+  for (const Instance& inst : gpu.instances) have.push_back(inst.placement);
+  std::sort(have.begin(), have.end());
+  std::sort(layout.begin(), layout.end());
+  return have == layout;
 }
 
 }  // namespace
@@ -93,31 +113,98 @@ Result<std::vector<Decision>> Scheduler::SetGpuMode(GpuRef ref, GpuMode mode, st
     IndexGpu(ref);
     return out;
   }
-  // A change of kind: dynamic <-> whole, on an empty GPU.
-  if (mode == GpuMode::kStatic || gpu.base_mode == GpuMode::kStatic) {
-    return Fail(ErrorCode::kInvalidArgument, "{}: static layouts are set with the node's layout, not a mode",
+  // A change of kind: dynamic <-> whole on an empty GPU; static -> dynamic or whole on a GPU
+  // without jobs (its layout is what the switch removes, and nothing else ever destroys it).
+  if (mode == GpuMode::kStatic) {
+    return Fail(ErrorCode::kInvalidArgument, "{}: a static layout is set with SetStaticLayout, not a mode",
                 where);
   }
-  if (mode == GpuMode::kDynamic && !gpu.model->mig_capable) {
+  if (mode == GpuMode::kDynamic && gpu.geometry == nullptr) {
     return Fail(ErrorCode::kInvalidArgument, "{}: {} has no MIG, so it cannot be dynamic", where,
                 gpu.model->name);
   }
   if (!IsBaseMode(mode)) return Fail(ErrorCode::kInvalidArgument, "{}: unknown mode", where);
-  if (!gpu.instances.empty() || gpu.whole_job.valid()) {
+  if (gpu.base_mode == GpuMode::kStatic) {
+    if (const int jobs = JobsOn(gpu); jobs > 0) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "{}: switching static -> {} needs a GPU without jobs ({} running)", where,
+                  GpuModeName(mode), jobs);
+    }
+  } else if (!gpu.instances.empty() || gpu.whole_job.valid()) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "{}: switching {} -> {} needs an empty GPU ({} instances, {} running whole-GPU jobs)", where,
                 GpuModeName(gpu.base_mode), GpuModeName(mode), gpu.instances.size(),
                 gpu.whole_job.valid() ? 1 : 0);
   }
-  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
-  UnindexGpu(ref);
-  (gpu.base_mode == GpuMode::kDynamic ? m.dynamic_gpus : m.whole_gpus) -= 1;
-  (mode == GpuMode::kDynamic ? m.dynamic_gpus : m.whole_gpus) += 1;
-  gpu.base_mode = mode;
-  gpu.mode = mode;
-  IndexGpu(ref);
-  (void)now_ms;
+  Rebase(ref, mode, nullptr, /*keep_hold=*/false, now_ms, out);
   return out;
+}
+
+Result<std::vector<Decision>> Scheduler::SetStaticLayout(GpuRef ref, std::optional<mig::Layout> layout,
+                                                         std::int64_t now_ms) {
+  if (ref >= gpus_.size()) return Fail(ErrorCode::kNotFound, "no GPU {}", ref);
+  const Gpu& gpu = gpus_[ref];
+  const std::string where = fmt::format("node {} GPU {}", node(gpu.node).name, gpu.index);
+  if (gpu.removed) return Fail(ErrorCode::kFailedPrecondition, "{}: the node has been removed", where);
+  if (gpu.geometry == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument, "{}: {} has no MIG, so it cannot be {}", where, gpu.model->name,
+                layout ? "static" : "dynamic");
+  }
+  // Occupy checks what AddNode checks: profiles, starts, overlaps, maxima, media rules.
+  if (layout) {
+    if (Result<mig::Occupancy> occ = gpu.geometry->Occupy(*layout); !occ) {
+      return Fail(ErrorCode::kInvalidArgument, "{}: static layout is not legal on {}: {}", where,
+                  gpu.model->name, occ.error().message);
+    }
+  }
+  std::vector<Decision> out;
+  if (!layout && gpu.base_mode == GpuMode::kDynamic) return out;
+  if (layout && gpu.base_mode == GpuMode::kStatic && HasLayout(gpu, *layout)) return out;
+  if (const int jobs = JobsOn(gpu); jobs > 0) {
+    return Fail(ErrorCode::kFailedPrecondition, "{}: {} job{} run{} on it: drain it and wait for {} first",
+                where, jobs, jobs == 1 ? "" : "s", jobs == 1 ? "s" : "", jobs == 1 ? "it" : "them");
+  }
+  Rebase(ref, layout ? GpuMode::kStatic : GpuMode::kDynamic, layout ? &*layout : nullptr, /*keep_hold=*/true,
+         now_ms, out);
+  return out;
+}
+
+// Makes `base` the GPU's base mode, leaving it as AddNode builds a GPU of that mode. The caller
+// checked that no job runs on it and that `base` (and `layout`, for kStatic) suit its model.
+//   1. a reservation holding the GPU is dropped (its other GPUs go back to the pool);
+//   2. the GPU leaves the pool of its old mode and the per-model counters move;
+//   3. every instance (all idle) is destroyed, then the layout's instances are created idle;
+//   4. it joins the pool of the new mode — the SlotIndex for dynamic, the free whole GPUs for
+//      whole; static GPUs are found through the idle sets — unless a kept cordon or drain holds it.
+void Scheduler::Rebase(GpuRef ref, GpuMode base, const mig::Layout* layout, bool keep_hold,
+                       std::int64_t now_ms, std::vector<Decision>& out) {
+  Gpu& gpu = gpus_[ref];
+  ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
+  auto counter = [&m](GpuMode mode) -> int& {
+    return mode == GpuMode::kDynamic  ? m.dynamic_gpus
+           : mode == GpuMode::kStatic ? m.static_gpus
+                                      : m.whole_gpus;
+  };
+  DropReservation(gpu.reserved_for);
+  UnindexGpu(ref);
+  --counter(gpu.base_mode);
+  ++counter(base);
+  gpu.base_mode = base;
+  if (!keep_hold || !IsHeld(gpu.mode)) gpu.mode = base;
+  const std::vector<Instance> all = gpu.instances;
+  for (const Instance& inst : all) {
+    DestroyInstance(ref, inst.id);
+    ++usage_.instances_destroyed;
+    out.push_back({Decision::Kind::kDestroyInstance, ref, inst.id, inst.placement, {}, {}});
+  }
+  if (layout != nullptr) {
+    for (const mig::Placement& p : *layout) {
+      const InstanceId id = CreateInstance(ref, p, now_ms);
+      ++usage_.instances_created;
+      out.push_back({Decision::Kind::kCreateInstance, ref, id, p, {}, {}});
+    }
+  }
+  IndexGpu(ref);
 }
 
 Result<std::vector<JobId>> Scheduler::RemoveNode(NodeId id, std::int64_t now_ms) {
@@ -172,7 +259,9 @@ Result<JobId> Scheduler::Restore(Job job, const std::vector<RestoredSlice>& slic
   // Check everything first, on copies of the occupancies, so that an error changes nothing.
   std::map<GpuRef, mig::Occupancy> occ;
   std::set<GpuRef> wholes;
-  for (const RestoredSlice& r : slices) {
+  std::vector<InstanceId> layout_instances(slices.size());  // static GPUs: the idle instance it had
+  for (std::size_t k = 0; k < slices.size(); ++k) {
+    const RestoredSlice& r = slices[k];
     if (r.gpu >= gpus_.size() || gpus_[r.gpu].removed) {
       return Fail(ErrorCode::kInvalidArgument, "job {}: no GPU {}", job.name, r.gpu);
     }
@@ -185,6 +274,18 @@ Result<JobId> Scheduler::Restore(Job job, const std::vector<RestoredSlice>& slic
     }
     if (gpu.geometry == nullptr || gpu.base_mode == GpuMode::kWhole) {
       return Fail(ErrorCode::kInvalidArgument, "job {}: GPU {} has no MIG instances", job.name, r.gpu);
+    }
+    if (gpu.base_mode == GpuMode::kStatic) {  // it ran on one of the layout's instances
+      for (const Instance& inst : gpu.instances) {
+        const bool taken =
+            std::find(layout_instances.begin(), layout_instances.end(), inst.id) != layout_instances.end();
+        if (!inst.job.valid() && !taken && inst.placement == *r.placement) layout_instances[k] = inst.id;
+      }
+      if (!layout_instances[k].valid()) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "job {}: GPU {} has no idle instance of its static layout there", job.name, r.gpu);
+      }
+      continue;
     }
     mig::Occupancy& o = occ.try_emplace(r.gpu, gpu.occupancy).first->second;
     if (r.placement->profile < 0 || r.placement->profile >= gpu.geometry->num_profiles() ||
@@ -203,13 +304,15 @@ Result<JobId> Scheduler::Restore(Job job, const std::vector<RestoredSlice>& slic
   job.pending = {};
   job.bindings.clear();
   std::map<std::uint64_t, std::int64_t> per_class;
-  for (const RestoredSlice& r : slices) {
+  for (std::size_t k = 0; k < slices.size(); ++k) {
+    const RestoredSlice& r = slices[k];
     Gpu& gpu = gpus_[r.gpu];
     ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[r.gpu])];
     MilliGpu cost(1000);
     if (r.placement) {
       cost = gpu.model->Cost(gpu.model->profiles[static_cast<std::size_t>(r.placement->profile)]);
-      const InstanceId id = CreateInstance(r.gpu, *r.placement, now_ms);
+      const InstanceId id =
+          layout_instances[k].valid() ? layout_instances[k] : CreateInstance(r.gpu, *r.placement, now_ms);
       SetBusy(r.gpu, id, job.id);
       job.bindings.push_back({r.gpu, id, cost});
     } else {

@@ -12,7 +12,11 @@
 //   * every preemption stopped a preemptible job and let its preemptor be placed in the same
 //     pass: a higher-priority
 //     job of the same team, or another team's job;
-//   * removed nodes hold nothing, and cordoned or draining GPUs got no new instances.
+//   * removed nodes hold nothing, and cordoned or draining GPUs got no new instances;
+//   * a pass never creates or destroys an instance on a static GPU;
+//   * a static layout set at runtime (SetStaticLayout, any legal layout or nullopt) leaves the GPU
+//     with exactly that layout, idle, and its cordon or drain; a refused one changes nothing;
+//   * the scheduler's derived indexes agree with its state (Scheduler::CheckIndexesForTest).
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -101,6 +105,63 @@ void CheckPreemptions(const Scheduler& s, const std::vector<Decision>& decisions
   }
 }
 
+void CheckIndexes(const Scheduler& s) {
+  if (const Result<void> r = s.CheckIndexesForTest(); !r) RC_FAIL(r.error().message);
+}
+
+// Every non-empty legal layout of the model, computed once per model.
+const std::vector<mig::Layout>& LegalLayouts(const mig::Geometry& g) {
+  static std::map<std::string, std::vector<mig::Layout>> cache;
+  auto [it, fresh] = cache.try_emplace(g.model().name);
+  if (fresh) it->second = g.Enumerate();
+  return it->second;
+}
+
+// A random SetStaticLayout: a legal layout, nullopt, or an illegal layout (a legal one with its
+// first instance twice). Checks the outcome either way.
+void ChangeLayout(Scheduler& s, GpuRef g, std::int64_t now) {
+  const Gpu& gpu = s.gpu(g);
+  std::optional<mig::Layout> layout;
+  bool legal = true;
+  const int kind = *rc::gen::inRange(0, 6);
+  if (kind > 0 && gpu.geometry != nullptr) {
+    layout = *rc::gen::elementOf(LegalLayouts(*gpu.geometry));
+    if (kind == 5) {
+      layout->push_back(layout->front());
+      legal = false;
+    }
+  }
+  const std::string before = GpuState(s, g);
+  const GpuMode mode_before = gpu.mode, base_before = gpu.base_mode;
+  std::map<std::uint64_t, JobId> bound_before;
+  for (const Instance& inst : gpu.instances) bound_before[inst.id.value()] = inst.job;
+  const Result<std::vector<Decision>> d = s.SetStaticLayout(g, layout, now);
+  if (!d) {
+    RC_ASSERT(GpuState(s, g) == before);
+    RC_ASSERT(!legal || gpu.removed || gpu.whole_job.valid() ||
+              std::any_of(gpu.instances.begin(), gpu.instances.end(),
+                          [](const Instance& i) { return i.job.valid(); }));
+    return;
+  }
+  RC_ASSERT(legal);
+  CheckPreemptions(s, *d, bound_before);
+  RC_ASSERT(gpu.base_mode == (layout ? GpuMode::kStatic : GpuMode::kDynamic));
+  const bool held = mode_before == GpuMode::kCordoned || mode_before == GpuMode::kDraining;
+  RC_ASSERT(gpu.mode == (held ? mode_before : gpu.base_mode));
+  if (!layout) {
+    if (base_before != GpuMode::kDynamic) RC_ASSERT(gpu.instances.empty());
+    return;
+  }
+  mig::Layout have;
+  for (const Instance& inst : gpu.instances) {
+    if (!d->empty()) RC_ASSERT(!inst.job.valid());  // a real change happens only on a GPU without jobs
+    have.push_back(inst.placement);
+  }
+  std::sort(have.begin(), have.end());
+  std::sort(layout->begin(), layout->end());
+  RC_ASSERT(have == *layout);
+}
+
 RC_GTEST_PROP(SchedulerProperty, InvariantsHoldAfterAnyEvents, ()) {
   QuotaTree tree = Teams({{"a", 3000}, {"b", 2000}, {"c", 0}}, kClasses, 2000);
   const std::vector<std::string> teams{"a", "b", "c"};
@@ -119,7 +180,7 @@ RC_GTEST_PROP(SchedulerProperty, InvariantsHoldAfterAnyEvents, ()) {
   const int steps = *rc::gen::inRange(1, 80);
   for (int step = 0; step < steps; ++step) {
     now += *rc::gen::inRange(0, 600'000);
-    const int action = *rc::gen::inRange(0, 20);
+    const int action = *rc::gen::inRange(0, 22);
     std::set<GpuRef> closed;  // GPUs that must get no new instance this pass
     if (action < 10 || jobs.empty()) {
       Job j = SliceJob(s, *rc::gen::elementOf(teams), *rc::gen::elementOf(profiles), *rc::gen::inRange(0, 3),
@@ -143,6 +204,8 @@ RC_GTEST_PROP(SchedulerProperty, InvariantsHoldAfterAnyEvents, ()) {
       std::map<std::uint64_t, JobId> bound_before;
       for (const Instance& inst : s.gpu(g).instances) bound_before[inst.id.value()] = inst.job;
       if (const auto d = s.SetGpuMode(g, mode, now)) CheckPreemptions(s, *d, bound_before);
+    } else if (action < 21) {
+      ChangeLayout(s, *rc::gen::inRange<GpuRef>(0, static_cast<GpuRef>(s.num_gpus())), now);
     } else if (nodes.size() < 6) {
       // A node is lost, and a replacement joins.
       const NodeId n = *rc::gen::elementOf(nodes);
@@ -158,13 +221,17 @@ RC_GTEST_PROP(SchedulerProperty, InvariantsHoldAfterAnyEvents, ()) {
     for (GpuRef g = 0; g < s.num_gpus(); ++g) {
       for (const Instance& inst : s.gpu(g).instances) bound_before[inst.id.value()] = inst.job;
     }
+    CheckIndexes(s);
     const std::vector<Decision> decisions = s.Schedule(now);
     for (const Decision& d : decisions) {
       if (d.kind == Decision::Kind::kCreateInstance) RC_ASSERT(!closed.contains(d.gpu));
+      if (d.kind == Decision::Kind::kCreateInstance || d.kind == Decision::Kind::kDestroyInstance)
+        RC_ASSERT(s.gpu(d.gpu).base_mode != GpuMode::kStatic);
     }
     CheckPreemptions(s, decisions, bound_before);
     CheckLayouts(s);
     CheckJobsAndQuota(s, teams);
+    CheckIndexes(s);
   }
 }
 

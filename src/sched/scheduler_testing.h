@@ -68,6 +68,22 @@ inline std::vector<std::string> Describe(const Scheduler& s, const std::vector<D
   return out;
 }
 
+// Everything the scheduler shows about one GPU and its totals, to check that a refused change
+// changed nothing: "dynamic/dynamic res=0 [1g.5gb@6:job 1#3] usage 1/0/7".
+inline std::string GpuState(const Scheduler& s, GpuRef ref) {
+  const Gpu& g = s.gpu(ref);
+  std::string out = fmt::format("{}/{} res={} whole={} [", GpuModeName(g.mode), GpuModeName(g.base_mode),
+                                g.reserved_for.value(), g.whole_job.value());
+  for (const Instance& i : g.instances) {
+    out += fmt::format("{}:job {}#{}@{} ", g.geometry->Describe(i.placement), i.job.value(), i.id.value(),
+                       i.idle_since_ms);
+  }
+  const Scheduler::Usage& u = s.usage();
+  return out + fmt::format("] usage {}/{}/{} {}/{} reservations {}", u.busy_slices, u.idle_slices,
+                           u.total_slices, u.instances_created, u.instances_destroyed,
+                           s.reservations().size());
+}
+
 inline std::int64_t UsageOf(const Scheduler& s, const std::string& team, const std::string& cls) {
   return s.quota().Usage(s.quota().Find(team).value(), s.quota().FindClass(cls).value()).value().value();
 }
