@@ -1,6 +1,7 @@
 // gpuslice logs, node, team, events, top: the client commands about the cluster as a whole and
 // about a job's output (docs/api.md has the endpoints they call).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "cli/client_commands.h"
 #include "cli/table.h"
+#include "common/read_file.h"
 #include "mig/catalog.h"
 #include "net/http_client.h"
 
@@ -505,6 +507,94 @@ void AddTop(CLI::App& app, int* exit_code) {
   });
 }
 
+void AddLayout(CLI::App& app, int* exit_code) {
+  struct Flags {
+    ClientFlags conn;
+    std::string node, file, config;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* layout = app.add_subcommand(
+      "layout",
+      "Fixed MIG layouts from mig-parted configs: plan, apply, assert on a node; export the cluster's");
+  layout->require_subcommand(1);
+  for (const char* verb : {"plan", "apply", "assert"}) {
+    const std::string v = verb;
+    const std::string help =
+        v == "plan" ? "What a mig-parted config would make of a node's GPUs (changes nothing)"
+        : v == "apply"
+            ? "Give a node's GPUs the config's layouts: jobs then bind to exactly those instances (admin)"
+            : "Does the node have the config's instances? (exit 1 when not)";
+    CLI::App* c = layout->add_subcommand(v, help);
+    AddClientFlags(c, f->conn);
+    c->add_option("node", f->node, "Node name")->required();
+    c->add_option("-f,--file", f->file, "mig-parted config file (YAML, version v1)")->required();
+    c->add_option("-c,--config", f->config, "The config in it to use (e.g. all-balanced)")->required();
+    c->add_flag("--json", f->conn.json, "Print the server's JSON");
+    c->callback([f, exit_code, v] {
+      Result<std::string> yaml = ReadFile(f->file, 1 << 20);
+      if (!yaml) {
+        *exit_code = ReportError(Error{ErrorCode::kInvalidArgument, yaml.error().message});
+        return;
+      }
+      const std::string target = fmt::format("/v1/nodes/{}/layout{}?config={}{}", net::PercentEncode(f->node),
+                                             v == "assert" ? "/assert" : "", net::PercentEncode(f->config),
+                                             v == "plan" ? "&dry_run=true" : "");
+      Result<json> r = Call(f->conn, "POST", target, *yaml);
+      if (!r) {
+        *exit_code = ReportError(r.error());
+        return;
+      }
+      if (v == "assert" && !r->value("matches", false)) *exit_code = 1;
+      if (f->conn.json) {
+        std::cout << r->dump(2) << '\n';
+        return;
+      }
+      Table t(v == "assert" ? std::vector<std::string>{"GPU", "CONFIG WANTS", "NODE HAS"}
+                            : std::vector<std::string>{"GPU", "BECOMES", "INSTANCES"});
+      for (const json& g : (*r)["gpus"]) {
+        const std::string wants =
+            !g.value("matched", false) ? "(no entry: left as it is)"
+            : g.value("change", "") == "whole"
+                ? "MIG off, whole GPU"
+                : fmt::format("{}", fmt::join(g.value("layout", std::vector<std::string>{}), " "));
+        if (v == "assert") {
+          t.AddRow({std::to_string(g.value("index", 0)), wants, g.value("actual", "")});
+        } else {
+          t.AddRow({std::to_string(g.value("index", 0)), g.value("change", ""), wants});
+        }
+      }
+      std::cout << t.Render();
+      if (v == "apply") std::cout << fmt::format("node {}: config '{}' applied\n", f->node, f->config);
+      if (v == "assert") {
+        std::cout << (r->value("matches", false) ? "the node matches the config\n"
+                                                 : "the node does not match the config\n");
+      }
+    });
+  }
+  auto ef = std::make_shared<ClientFlags>();
+  CLI::App* e = layout->add_subcommand(
+      "export", "Every node's current MIG layout as a mig-parted config (one config per node) on stdout");
+  AddClientFlags(e, *ef);
+  e->callback([ef, exit_code] {
+    Result<ClientSettings> to = ResolveClientSettings(ef->server, ef->token);
+    if (!to) {
+      *exit_code = ReportError(to.error());
+      return;
+    }
+    Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(to->server);
+    if (!client) {
+      *exit_code = ReportError(client.error());
+      return;
+    }
+    Result<net::Response> r = Raw(*to, **client, "/v1/layouts/export");
+    if (!r) {
+      *exit_code = ReportError(r.error());
+      return;
+    }
+    std::cout << r->body;
+  });
+}
+
 }  // namespace
 
 void AddGpuSetMode(CLI::App* gpu, int* exit_code) {
@@ -545,6 +635,7 @@ void AddClusterCommands(CLI::App& app, int* exit_code) {
   AddTeam(app, exit_code);
   AddEvents(app, exit_code);
   AddTop(app, exit_code);
+  AddLayout(app, exit_code);
 }
 
 }  // namespace gpuslice::cli

@@ -306,6 +306,8 @@ struct ApiServer::Impl {
   net::Reply GetNode(net::Request& req);
   net::Reply NodeMode(net::Request& req, NodeAction action);
   net::Reply GpuMode(net::Request& req);
+  net::Reply Layout(net::Request& req, bool assert_only);
+  net::Reply ExportLayouts(net::Request& req);
   net::Reply ListTeams(net::Request& req);
   net::Reply SetTeam(net::Request& req);
   net::Reply JobLogs(net::Request& req);
@@ -335,6 +337,9 @@ Result<void> ApiServer::Impl::AddRoutes(net::Router& r) {
       {"POST", "/v1/nodes/{name}/uncordon",
        [this](Request& q) { return NodeMode(q, NodeAction::kUncordon); }},
       {"PUT", "/v1/nodes/{name}/gpus/{gpu}/mode", [this](Request& q) { return GpuMode(q); }},
+      {"POST", "/v1/nodes/{name}/layout", [this](Request& q) { return Layout(q, false); }},
+      {"POST", "/v1/nodes/{name}/layout/assert", [this](Request& q) { return Layout(q, true); }},
+      {"GET", "/v1/layouts/export", [this](Request& q) { return ExportLayouts(q); }},
       {"GET", "/v1/teams", [this](Request& q) { return ListTeams(q); }},
       {"PUT", "/v1/teams/{name}", [this](Request& q) { return SetTeam(q); }},
       {"GET", "/v1/events", [this](Request& q) { return Events(q); }},
@@ -476,6 +481,59 @@ net::Reply ApiServer::Impl::GpuMode(net::Request& req) {
   if (!n) return ErrorResponse(n.error());
   Kick();
   return JsonResponse(200, ToJson(*n));
+}
+
+// POST /v1/nodes/{name}/layout?config=C[&dry_run=true] and …/layout/assert?config=C, with a
+// mig-parted config (YAML) as the body: plan, apply or check config C on the node's GPUs.
+net::Reply ApiServer::Impl::Layout(net::Request& req, bool assert_only) {
+  const std::string dry = req.Query("dry_run").value_or("false");
+  if (dry != "true" && dry != "false") {
+    return ErrorResponse(Error{ErrorCode::kInvalidArgument, "dry_run: expected true or false"});
+  }
+  const bool apply = !assert_only && dry == "false";
+  Result<Principal> who = Who(req, apply ? Permission::kAdminister : Permission::kReadCluster);
+  if (!who) return ErrorResponse(who.error());
+  const std::optional<std::string> config = req.Query("config");
+  if (!config || config->empty()) {
+    return ErrorResponse(Error{ErrorCode::kInvalidArgument, "config: name the mig-parted config to use"});
+  }
+  const std::string node(req.Param("name"));
+  Result<std::vector<ControlPlane::GpuLayoutPlan>> plan = assert_only
+                                                              ? cp->AssertLayout(node, req.body, *config)
+                                                          : apply ? cp->ApplyLayout(node, req.body, *config)
+                                                                  : cp->PlanLayout(node, req.body, *config);
+  if (!plan) return ErrorResponse(plan.error());
+  if (apply) Kick();
+  ordered_json gpus = ordered_json::array();
+  bool all_ok = true;
+  for (const ControlPlane::GpuLayoutPlan& g : *plan) {
+    ordered_json j{{"index", g.gpu}, {"matched", g.matched}, {"change", g.change}};
+    if (g.matched) {
+      j["mig_enabled"] = g.mig_enabled;
+      j["layout"] = g.layout;
+    }
+    if (assert_only) {
+      j["actual"] = g.actual;
+      all_ok = all_ok && g.actual == "ok";
+    }
+    gpus.push_back(std::move(j));
+  }
+  ordered_json out{{"node", node}, {"config", *config}};
+  if (assert_only) {
+    out["matches"] = all_ok;
+  } else {
+    out["applied"] = apply;
+  }
+  out["gpus"] = std::move(gpus);
+  return JsonResponse(200, out);
+}
+
+net::Reply ApiServer::Impl::ExportLayouts(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kReadCluster);
+  if (!who) return ErrorResponse(who.error());
+  net::Response r = net::Response::Text(200, cp->ExportLayouts());
+  r.headers["Content-Type"] = "application/yaml";
+  return r;
 }
 
 net::Reply ApiServer::Impl::ListTeams(net::Request& req) {

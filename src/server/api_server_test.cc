@@ -407,6 +407,10 @@ TEST_F(ApiServerTest, AdminsCordonAndDrainNodesEveryoneSeesNodesTeamsAndMetrics)
   EXPECT_EQ(Call("GET", "/metrics", node).status, 403);
 }
 
+constexpr const char* kOneConfig =
+    "version: v1\nmig-configs:\n  one:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n"
+    "        \"3g.40gb\": 2\n";
+
 // Every endpoint, every kind of caller: who may (any answer but 403) and who may not (403).
 TEST_F(ApiServerTest, EveryEndpointChecksEveryRole) {
   const std::string nlp = Token("team", "alice", "nlp");
@@ -444,6 +448,10 @@ TEST_F(ApiServerTest, EveryEndpointChecksEveryRole) {
       {"GET", "/v1/teams", "", {"team", "admin"}},
       {"PUT", "/v1/teams/nlp", R"({"weight": 1})", {"admin"}},
       {"PUT", "/v1/nodes/n1/gpus/0/mode", R"({"mode": "dynamic"})", {"admin"}},
+      {"POST", "/v1/nodes/n1/layout?config=one&dry_run=true", kOneConfig, {"team", "admin"}},
+      {"POST", "/v1/nodes/n1/layout/assert?config=one", kOneConfig, {"team", "admin"}},
+      {"POST", "/v1/nodes/n1/layout?config=one", kOneConfig, {"admin"}},
+      {"GET", "/v1/layouts/export", "", {"team", "admin"}},
       {"GET", "/metrics", "", {"team", "admin"}},
       {"POST",
        "/v1/agent/register",

@@ -1,6 +1,7 @@
 #include "server/control_plane.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <charconv>
@@ -8,6 +9,7 @@
 #include <set>
 
 #include "mig/catalog.h"
+#include "mig/mig_parted.h"
 
 namespace gpuslice::server {
 namespace {
@@ -220,6 +222,19 @@ Result<void> ControlPlane::Recover() {
             mode == "whole" ? sched::GpuMode::kWhole : sched::GpuMode::kDynamic;
       }
     }
+    if (j.contains("layouts") && j["layouts"].is_object()) {
+      const mig::GpuModel& model = *mig::Catalog::BuiltIn().Resolve(j["gpu_model"].get<std::string>())->model;
+      for (const auto& [gpu, list] : j["layouts"].items()) {
+        mig::Layout layout;
+        for (const json& p : list) {
+          const int profile = model.ProfileIndex(p.value("profile", ""));
+          if (profile < 0)
+            return Fail(ErrorCode::kInternal, "node record '{}': unknown profile in its layout", name);
+          layout.push_back({profile, p.value("start", 0)});
+        }
+        layouts_[name][std::atoi(gpu.c_str())] = std::move(layout);
+      }
+    }
     if (j.contains("held") && j["held"].is_object()) {
       for (const auto& [gpu, mode] : j["held"].items()) {
         const int index = std::atoi(gpu.c_str());
@@ -338,6 +353,17 @@ std::string ControlPlane::NodeRecordLocked(const std::string& name) const {
   if (const auto b = base_modes_.find(name); b != base_modes_.end() && !b->second.empty()) {
     for (const auto& [gpu, mode] : b->second) j["modes"][std::to_string(gpu)] = sched::GpuModeName(mode);
   }
+  if (const auto l = layouts_.find(name); l != layouts_.end() && !l->second.empty()) {
+    const mig::GpuModel& model = *mig::Catalog::BuiltIn().Resolve(n.gpu_model).value().model;
+    for (const auto& [gpu, layout] : l->second) {
+      json list = json::array();
+      for (const mig::Placement& p : layout) {
+        list.push_back(
+            {{"profile", model.profiles[static_cast<std::size_t>(p.profile)].name}, {"start", p.start}});
+      }
+      j["layouts"][std::to_string(gpu)] = std::move(list);
+    }
+  }
   return j.dump();
 }
 
@@ -349,6 +375,13 @@ void ControlPlane::ApplyHeldLocked(const std::string& name) {
     for (const auto& [gpu, mode] : b->second) {
       if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size())) {
         (void)scheduler_->SetGpuMode(node.gpus[static_cast<std::size_t>(gpu)], mode, NowMs());
+      }
+    }
+  }
+  if (const auto l = layouts_.find(name); l != layouts_.end()) {
+    for (const auto& [gpu, layout] : l->second) {
+      if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size())) {
+        (void)scheduler_->SetStaticLayout(node.gpus[static_cast<std::size_t>(gpu)], layout, NowMs());
       }
     }
   }
@@ -435,9 +468,6 @@ Result<NodeView> ControlPlane::SetGpuMode(std::string_view name, int gpu_index, 
   const sched::GpuRef ref = node.gpus[static_cast<std::size_t>(gpu_index)];
   const sched::Gpu& gpu = scheduler_->gpu(ref);
   if (gpu.base_mode == mode) return NodeViewLocked(nodes_.at(node_name));
-  if (gpu.base_mode == sched::GpuMode::kStatic) {
-    return Fail(ErrorCode::kInvalidArgument, "node {} GPU {} has a static layout", name, gpu_index);
-  }
   if (mode == sched::GpuMode::kDynamic && !gpu.model->mig_capable) {
     return Fail(ErrorCode::kInvalidArgument, "node {} GPU {}: {} has no MIG", name, gpu_index,
                 gpu.model->name);
@@ -452,15 +482,20 @@ Result<NodeView> ControlPlane::SetGpuMode(std::string_view name, int gpu_index, 
   // Decided on a copy, made durable, then applied: a failed commit changes nothing.
   std::map<int, sched::GpuMode> modes = base_modes_[node_name];
   modes[gpu_index] = mode;
+  std::map<int, mig::Layout> layouts = layouts_[node_name];
+  layouts.erase(gpu_index);  // a static layout gives way to the mode
   std::swap(base_modes_[node_name], modes);
+  std::swap(layouts_[node_name], layouts);
   const std::string record = NodeRecordLocked(node_name);
   std::swap(base_modes_[node_name], modes);
+  std::swap(layouts_[node_name], layouts);
   store::WriteBatch batch;
   batch.Put(store::Collection::kNodes, node_name, record);
   ordered_json data{{"node", node_name}, {"action", "set-mode"}, {"gpu", gpu_index}, {"mode", mode_name}};
   batch.AppendEvent("node-mode", data.dump());
   if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
   base_modes_[node_name] = std::move(modes);
+  layouts_[node_name] = std::move(layouts);
   const sched::GpuMode held = gpu.mode;  // cordoned or draining stays so after the switch
   bool destroyed = false;
   if (!gpu.instances.empty()) {  // idle slices only (checked above): gone first
@@ -476,6 +511,167 @@ Result<NodeView> ControlPlane::SetGpuMode(std::string_view name, int gpu_index, 
   EmitLocked("node-mode", "", std::move(data));
   if (destroyed) BumpLocked(node_name);
   return NodeViewLocked(nodes_.at(node_name));
+}
+
+Result<std::vector<ControlPlane::GpuLayoutPlan>> ControlPlane::PlanLayoutLocked(
+    std::string_view name, std::string_view yaml, std::string_view config,
+    std::map<int, std::optional<mig::Layout>>* layouts) const {
+  const auto n = nodes_.find(name);
+  if (n == nodes_.end()) return Fail(ErrorCode::kNotFound, "no node '{}'", name);
+  Result<mig::MigPartedConfig> parsed = mig::ParseMigPartedConfig(yaml);
+  if (!parsed) return Fail(parsed.error());
+  Result<mig::ResolvedGpu> model = mig::Catalog::BuiltIn().Resolve(n->second.gpu_model);
+  if (!model) return Fail(model.error());
+  std::vector<mig::PlanGpu> gpus;
+  for (int g = 0; g < n->second.gpus; ++g) gpus.push_back({g, *model});
+  Result<std::vector<mig::GpuPlan>> plans = mig::PlanConfig(*parsed, config, gpus);
+  if (!plans) return Fail(plans.error().WithContext(fmt::format("node {}", name)));
+  std::vector<GpuLayoutPlan> out;
+  for (const mig::GpuPlan& p : *plans) {
+    GpuLayoutPlan g;
+    g.gpu = p.index;
+    g.matched = p.matched;
+    g.mig_enabled = p.mig_enabled;
+    g.change = !p.matched ? "none" : p.mig_enabled ? "static" : "whole";
+    if (std::any_of(p.compute_instance_slices.begin(), p.compute_instance_slices.end(),
+                    [](int c) { return c != 0; })) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "config '{}', GPU {}: compute-instance prefixes (\"1c.3g.20gb\") split an instance, and "
+                  "gpuslice gives jobs whole instances",
+                  config, p.index);
+    }
+    for (const mig::Placement& pl : p.placements) {
+      g.layout.push_back(
+          fmt::format("{}@{}", model->model->profiles[static_cast<std::size_t>(pl.profile)].name, pl.start));
+    }
+    if (layouts != nullptr && p.matched) {
+      (*layouts)[p.index] = p.mig_enabled ? std::optional<mig::Layout>(p.placements) : std::nullopt;
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+Result<std::vector<ControlPlane::GpuLayoutPlan>> ControlPlane::PlanLayout(std::string_view node,
+                                                                          std::string_view yaml,
+                                                                          std::string_view config) const {
+  std::lock_guard lock(mu_);
+  return PlanLayoutLocked(node, yaml, config, nullptr);
+}
+
+Result<std::vector<ControlPlane::GpuLayoutPlan>> ControlPlane::AssertLayout(std::string_view node,
+                                                                            std::string_view yaml,
+                                                                            std::string_view config) const {
+  std::lock_guard lock(mu_);
+  Result<std::vector<GpuLayoutPlan>> plan = PlanLayoutLocked(node, yaml, config, nullptr);
+  if (!plan) return plan;
+  const auto a = actual_.find(node);
+  for (GpuLayoutPlan& g : *plan) {
+    if (!g.matched) {
+      g.actual = "ok";
+      continue;
+    }
+    if (a == actual_.end()) {
+      g.actual = "no report from the node's agent yet";
+      continue;
+    }
+    std::vector<std::string> have;
+    for (const api::ActualInstance& i : a->second.instances) {
+      if (i.gpu_index == g.gpu) have.push_back(fmt::format("{}@{}", i.profile, i.start));
+    }
+    std::vector<std::string> want = g.layout;
+    std::sort(have.begin(), have.end());
+    std::sort(want.begin(), want.end());
+    g.actual = have == want   ? "ok"
+               : have.empty() ? "no instances"
+                              : fmt::format("has {}", fmt::join(have, ", "));
+  }
+  return plan;
+}
+
+Result<std::vector<ControlPlane::GpuLayoutPlan>> ControlPlane::ApplyLayout(std::string_view name,
+                                                                           std::string_view yaml,
+                                                                           std::string_view config) {
+  std::lock_guard lock(mu_);
+  std::map<int, std::optional<mig::Layout>> wanted;
+  Result<std::vector<GpuLayoutPlan>> plan = PlanLayoutLocked(name, yaml, config, &wanted);
+  if (!plan) return plan;
+  const std::string node_name(name);
+  const sched::Node& node = scheduler_->node(node_ids_.at(node_name));
+  std::vector<std::string> busy;
+  for (const auto& [g, layout] : wanted) {
+    const sched::Gpu& gpu = scheduler_->gpu(node.gpus[static_cast<std::size_t>(g)]);
+    const bool runs =
+        gpu.whole_job.valid() || std::any_of(gpu.instances.begin(), gpu.instances.end(),
+                                             [](const sched::Instance& i) { return i.job.valid(); });
+    if (runs) busy.push_back(std::to_string(g));
+  }
+  if (!busy.empty()) {
+    return Fail(ErrorCode::kFailedPrecondition, "node {}: GPU {} run(s) jobs: drain and wait for them first",
+                name, fmt::join(busy, ", "));
+  }
+  // Decided on copies, made durable, then applied: a failed commit changes nothing.
+  std::map<int, sched::GpuMode> modes = base_modes_[node_name];
+  std::map<int, mig::Layout> layouts = layouts_[node_name];
+  for (const auto& [g, layout] : wanted) {
+    if (layout) {
+      layouts[g] = *layout;
+      modes.erase(g);
+    } else {
+      layouts.erase(g);
+      modes[g] = sched::GpuMode::kWhole;
+    }
+  }
+  std::swap(base_modes_[node_name], modes);
+  std::swap(layouts_[node_name], layouts);
+  const std::string record = NodeRecordLocked(node_name);
+  std::swap(base_modes_[node_name], modes);
+  std::swap(layouts_[node_name], layouts);
+  store::WriteBatch batch;
+  batch.Put(store::Collection::kNodes, node_name, record);
+  ordered_json data{{"node", node_name}, {"action", "layout"}, {"config", config}};
+  batch.AppendEvent("node-mode", data.dump());
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  base_modes_[node_name] = std::move(modes);
+  layouts_[node_name] = std::move(layouts);
+  for (const auto& [g, layout] : wanted) {
+    const sched::GpuRef ref = node.gpus[static_cast<std::size_t>(g)];
+    Result<std::vector<sched::Decision>> r =
+        layout ? scheduler_->SetStaticLayout(ref, *layout, NowMs())
+               : scheduler_->SetGpuMode(ref, sched::GpuMode::kWhole, NowMs());
+    if (!r) return Fail(ErrorCode::kInternal, "node {} GPU {}: {}", name, g, r.error().message);
+  }
+  EmitLocked("node-mode", "", std::move(data));
+  BumpLocked(node_name);
+  return plan;
+}
+
+std::string ControlPlane::ExportLayouts() const {
+  std::lock_guard lock(mu_);
+  std::string out =
+      "# The cluster's MIG layouts, one mig-parted config per node (gpuslice layout export).\n"
+      "version: v1\nmig-configs:\n";
+  for (const auto& [name, spec] : nodes_) {
+    out += fmt::format("  {}:\n", name);
+    const sched::Node& node = scheduler_->node(node_ids_.at(name));
+    for (const sched::GpuRef ref : node.gpus) {
+      const sched::Gpu& gpu = scheduler_->gpu(ref);
+      out += fmt::format("    - devices: [{}]\n", gpu.index);
+      std::map<std::string, int> counts;
+      for (const sched::Instance& i : gpu.instances) {
+        ++counts[gpu.model->profiles[static_cast<std::size_t>(i.placement.profile)].name];
+      }
+      const bool mig = gpu.model->mig_capable && gpu.base_mode != sched::GpuMode::kWhole;
+      out += fmt::format("      mig-enabled: {}\n", mig ? "true" : "false");
+      if (mig && counts.empty())
+        out += "      mig-devices: {}\n";  // MIG on, no instances (mig-parted's form)
+      if (mig && !counts.empty()) {
+        out += "      mig-devices:\n";
+        for (const auto& [profile, k] : counts) out += fmt::format("        \"{}\": {}\n", profile, k);
+      }
+    }
+  }
+  return out;
 }
 
 NodeView ControlPlane::NodeViewLocked(const NodeSpec& spec) const {

@@ -40,6 +40,7 @@
 #include "api/node_state.h"
 #include "common/clock.h"
 #include "common/error.h"
+#include "mig/layout.h"
 #include "sched/scheduler.h"
 #include "store/state_store.h"
 
@@ -194,6 +195,32 @@ class ControlPlane {
   // kFailedPrecondition, kUnavailable (the store).
   Result<NodeView> SetGpuMode(std::string_view node, int gpu, std::string_view mode);
 
+  // mig-parted configs (docs/api.md, "Layouts"). PlanLayout expands config `config` of `yaml`
+  // for the node's GPUs (mig::PlanConfig) and says what each GPU would become: a static layout
+  // (MIG on: jobs bind to exactly these instances), whole (MIG off), or unchanged (no entry
+  // applies). ApplyLayout also makes it so — durably, kept across restarts — when every GPU it
+  // changes runs no job (else kFailedPrecondition naming them); MIG hardware modes are still the
+  // admin's (see SetGpuMode). AssertLayout compares the plan with the instances the node's agent
+  // last reported. Errors: kNotFound (node, config), kInvalidArgument (the YAML, a compute-
+  // instance prefix, which gpuslice does not split), and PlanConfig's.
+  struct GpuLayoutPlan {
+    int gpu = 0;
+    bool matched = false;  // an entry of the config applies
+    bool mig_enabled = false;
+    std::vector<std::string> layout;  // "profile@start", the order of mig::Layout
+    std::string change;               // "static", "whole" or "none"
+    std::string actual;               // AssertLayout: "ok", or what the agent reports instead
+  };
+  Result<std::vector<GpuLayoutPlan>> PlanLayout(std::string_view node, std::string_view yaml,
+                                                std::string_view config) const;
+  Result<std::vector<GpuLayoutPlan>> ApplyLayout(std::string_view node, std::string_view yaml,
+                                                 std::string_view config);
+  Result<std::vector<GpuLayoutPlan>> AssertLayout(std::string_view node, std::string_view yaml,
+                                                  std::string_view config) const;
+  // Every node's current layout as one mig-parted config per node (named after it), in YAML:
+  // what `nvidia-mig-parted apply` needs to reproduce the cluster's instances.
+  std::string ExportLayouts() const;
+
   std::vector<TeamView> Teams() const;  // the quota tree in name order
   // Adds a team or cohort, or changes one (api::TeamRequest: what is not given stays as it is).
   // Durable before it returns and kept across restarts (a stored definition wins over the
@@ -253,6 +280,9 @@ class ControlPlane {
   sched::QuotaNodeSpec TeamSpecLocked(sched::QuotaNodeId node) const;
   std::string NodeRecordLocked(const std::string& node) const;
   void ApplyHeldLocked(const std::string& node);
+  Result<std::vector<GpuLayoutPlan>> PlanLayoutLocked(
+      std::string_view node, std::string_view yaml, std::string_view config,
+      std::map<int, std::optional<mig::Layout>>* layouts) const;
   void EmitLocked(std::string type, std::string team, nlohmann::ordered_json data);
   void EmitJobLocked(std::string type, const JobView& v);
 
@@ -269,6 +299,7 @@ class ControlPlane {
   std::map<std::string, std::int64_t, std::less<>> last_seen_ms_;
   std::map<std::string, std::map<int, sched::GpuMode>, std::less<>> held_;        // cordoned/draining GPUs
   std::map<std::string, std::map<int, sched::GpuMode>, std::less<>> base_modes_;  // set by SetGpuMode
+  std::map<std::string, std::map<int, mig::Layout>, std::less<>> layouts_;        // static, by ApplyLayout
   std::map<std::string, api::ActualNodeState, std::less<>> actual_;               // last reports
   std::uint64_t next_job_id_ = 1;
   std::uint64_t first_generation_ = 1;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "mig/mig_parted.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
 
@@ -380,6 +381,85 @@ TEST_F(ControlPlaneTest, AnEmptyGpuSwitchesToWholeModeDurablyAndTakesWholeGpuJob
   EXPECT_TRUE(d.workloads[1].instance_keys.empty());
   for (const api::DesiredInstance& i : d.instances) EXPECT_EQ(i.gpu_index, 0);
   EXPECT_EQ(cp->SetGpuMode("n1", 1, "dynamic").error().code, ErrorCode::kFailedPrecondition);
+}
+
+constexpr std::string_view kMigParted = R"(version: v1
+mig-configs:
+  mixed:
+    - devices: [0]
+      mig-enabled: true
+      mig-devices:
+        "3g.40gb": 2
+    - devices: [1]
+      mig-enabled: false
+  all-1g.10gb:
+    - devices: all
+      mig-enabled: true
+      mig-devices:
+        "1g.10gb": 7
+  split:
+    - devices: all
+      mig-enabled: true
+      mig-devices:
+        "1c.3g.40gb": 2
+)";
+
+TEST_F(ControlPlaneTest, MigPartedLayoutsArePlannedAppliedKeptAndAsserted) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 2}));
+  const auto plan = cp->PlanLayout("n1", kMigParted, "mixed").value();
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].change, "static");
+  EXPECT_EQ(plan[0].layout, (std::vector<std::string>{"3g.40gb@0", "3g.40gb@4"}));
+  EXPECT_EQ(plan[1].change, "whole");
+  EXPECT_EQ(cp->NodeViewOf("n1")->gpus[0].mode, "dynamic");  // a plan changes nothing
+
+  ASSERT_TRUE(cp->ApplyLayout("n1", kMigParted, "mixed"));
+  NodeView v = cp->NodeViewOf("n1").value();
+  EXPECT_EQ(v.gpus[0].base_mode, "static");
+  EXPECT_EQ(v.gpus[0].instances.size(), 2u);
+  EXPECT_EQ(v.gpus[1].base_mode, "whole");
+  EXPECT_EQ(cp->Desired("n1")->instances.size(), 2u);  // the agent creates them
+
+  // Jobs bind to the layout's instances only.
+  const std::uint64_t fits = cp->Submit(Job("3g.40gb")).value();
+  const std::uint64_t other = cp->Submit(Job("1g.10gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  EXPECT_EQ(cp->Get(fits)->slices[0].gpu, 0);
+  EXPECT_EQ(cp->Get(other)->phase, JobPhase::kPending);
+  EXPECT_EQ(cp->ApplyLayout("n1", kMigParted, "all-1g.10gb").error().code, ErrorCode::kFailedPrecondition);
+
+  cp.reset();  // kept across a restart, with the running job where it was
+  cp = OpenCp();
+  v = cp->NodeViewOf("n1").value();
+  EXPECT_EQ(v.gpus[0].base_mode, "static");
+  ASSERT_EQ(v.gpus[0].instances.size(), 2u);
+  EXPECT_EQ(cp->Get(fits)->phase, JobPhase::kRunning);
+
+  // Assert against what the agent reports.
+  EXPECT_EQ(cp->AssertLayout("n1", kMigParted, "mixed").value()[0].actual,
+            "no report from the node's agent yet");
+  api::ActualNodeState report;
+  report.node = "n1";
+  for (int start : {0, 4}) report.instances.push_back({0, "3g.40gb", start, "k", "MIG-x", false});
+  ASSERT_TRUE(cp->Report(report));
+  EXPECT_EQ(cp->AssertLayout("n1", kMigParted, "mixed").value()[0].actual, "ok");
+  EXPECT_EQ(cp->AssertLayout("n1", kMigParted, "all-1g.10gb").value()[0].actual, "has 3g.40gb@0, 3g.40gb@4");
+
+  // Export: a mig-parted config per node that mig-parted (and our parser) reads back.
+  const std::string exported = cp->ExportLayouts();
+  const Result<mig::MigPartedConfig> back = mig::ParseMigPartedConfig(exported);
+  ASSERT_TRUE(back) << back.error().message << "\n" << exported;
+  EXPECT_TRUE(back->configs.contains("n1"));
+  EXPECT_THAT(exported, HasSubstr("\"3g.40gb\": 2"));
+  ASSERT_TRUE(cp->RegisterNode({"n2", "A100-80GB", 1}));  // MIG on, no instances yet
+  ASSERT_TRUE(mig::ParseMigPartedConfig(cp->ExportLayouts())) << cp->ExportLayouts();
+  EXPECT_THAT(cp->ExportLayouts(), HasSubstr("mig-devices: {}"));
+
+  EXPECT_EQ(cp->PlanLayout("n1", kMigParted, "nope").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(cp->PlanLayout("n1", kMigParted, "split").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(cp->PlanLayout("n1", "version: v2", "mixed").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(cp->PlanLayout("n9", kMigParted, "mixed").error().code, ErrorCode::kNotFound);
 }
 
 TEST(ControlPlaneSqliteTest, SurvivesAReopenOfTheDatabase) {
