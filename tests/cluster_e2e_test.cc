@@ -375,6 +375,69 @@ TEST_F(ClusterEndToEnd, LogsFollowNodesTeamsEventsAndTopThroughTheCli) {
   EXPECT_THAT(types, ::testing::Contains("node-registered"));
 }
 
+TEST_F(ClusterEndToEnd, PreemptionIsVisibleAndStopsTheVictimsProcess) {
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return json::parse(Cli("node ls --json"), nullptr, false).value("nodes", json::array()).size() == 2;
+      },
+      std::chrono::seconds(10)));
+  // Two preemptible low-priority jobs fill both GPUs; a higher-priority one of the same team
+  // takes the room of one of them.
+  std::vector<std::uint64_t> low;
+  for (int i = 0; i < 2; ++i) {
+    const std::string out = Cli("run --profile 7g.80gb --preemptible -- sleep 60", team_token_);
+    low.push_back(std::strtoull(out.c_str(), nullptr, 10));
+    ASSERT_GT(low.back(), 0u) << out;
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        int running = 0;
+        for (const json& j : Jobs().value("jobs", json::array()))
+          running += j.value("phase", "") == "running";
+        return running == 2;
+      },
+      std::chrono::seconds(10)))
+      << Cli("ls");
+  const std::string out = Cli("run --profile 7g.80gb --priority 10 -- sleep 60", team_token_);
+  const std::uint64_t high = std::strtoull(out.c_str(), nullptr, 10);
+  ASSERT_GT(high, 0u) << out;
+  json victim;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const std::uint64_t id : low) {
+          const json j = json::parse(Cli(fmt::format("show --json {}", id)), nullptr, false);
+          if (j.is_object() && j.value("preemptions", 0) == 1) victim = j;
+        }
+        return victim.is_object() &&
+               json::parse(Cli(fmt::format("show --json {}", high)), nullptr, false).value("phase", "") ==
+                   "running";
+      },
+      std::chrono::seconds(15)))
+      << Cli("ls");
+  EXPECT_EQ(victim.value("phase", ""), "pending");  // back in the queue, not failed
+  EXPECT_THAT(Cli(fmt::format("why {}", victim.value("id", 0))), HasSubstr("pending"));
+  // The event stream says so, and the victim's agent stopped its process.
+  // 2 node-registered, 3 job-submitted, 3 job-started and the job-preempted: 9 events so far.
+  std::istringstream lines(Cli("events --replay --json --count 9", team_token_));
+  bool preempted_event = false;
+  for (std::string line; std::getline(lines, line);) {
+    const json e = json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("type", "") == "job-preempted" &&
+        e.value("job", 0ULL) == victim.value("id", 0ULL))
+      preempted_event = true;
+    if (e.is_object() && e.value("job", 0ULL) == high && e.value("type", "") == "job-started") break;
+  }
+  EXPECT_TRUE(preempted_event);
+  const std::string stopping = fmt::format("workload {}: not desired, stopping", victim.value("id", 0));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return Slurp(dir_ + "/n1.log").find(stopping) != std::string::npos ||
+               Slurp(dir_ + "/n2.log").find(stopping) != std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  for (const std::uint64_t id : {low[0], low[1], high}) Cli(fmt::format("cancel {}", id));
+}
+
 // A job for the crash tests: `command` on a 1g.10gb slice, marked as the test's (MarkedProcesses).
 std::string JobBody(const std::string& marker, const std::vector<std::string>& command) {
   return json{
