@@ -47,11 +47,9 @@ Result<TokenRequest> ParseTokenRequest(std::string_view body) {
   if (t.role != "admin" && t.role != "team" && t.role != "node") {
     return Fail(ErrorCode::kInvalidArgument, "role: '{}' is not admin, team or node", t.role.substr(0, 32));
   }
-  const bool printable = std::all_of(t.name.begin(), t.name.end(), [](char c) {
-    return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
-  });
-  if (t.name.empty() || t.name.size() > 128 || !printable) {
-    return Fail(ErrorCode::kInvalidArgument, "name: expected 1 to 128 printable characters");
+  if (!IsSaneName(t.name)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "name: '{}' is not a valid name (letters, digits, '.', '_', '+', '-')", t.name.substr(0, 64));
   }
   if (t.role == "team" && !IsSaneName(t.team)) {
     return Fail(ErrorCode::kInvalidArgument, "team: a team token needs a valid team name");

@@ -38,7 +38,7 @@ Result<NodeRegistration> ParseNodeRegistration(std::string_view body);
 
 struct TokenRequest {
   std::string role;  // "admin", "team" or "node"
-  std::string name;  // who or what it is for: 1..128 printable characters
+  std::string name;  // who or what it is for: a name (IsSaneName: letters, digits, . _ + -)
   std::string team;  // team tokens only
 };
 Result<TokenRequest> ParseTokenRequest(std::string_view body);

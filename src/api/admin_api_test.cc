@@ -40,12 +40,14 @@ TEST(AdminApi, TokenRequest) {
   const TokenRequest t = ParseTokenRequest(R"({"role": "team", "name": "alice", "team": "nlp"})").value();
   EXPECT_EQ(t.role, "team");
   EXPECT_EQ(t.team, "nlp");
-  EXPECT_TRUE(ParseTokenRequest(R"({"role": "node", "name": "rack 7 agents"})"));
+  EXPECT_TRUE(ParseTokenRequest(R"({"role": "node", "name": "rack-7-agents"})"));
+  EXPECT_THAT(Why(ParseTokenRequest(R"({"role": "node", "name": "rack 7"})")), HasSubstr("name: 'rack 7'"));
   EXPECT_THAT(Why(ParseTokenRequest(R"({"role": "root", "name": "x"})")), HasSubstr("role: 'root'"));
   EXPECT_THAT(Why(ParseTokenRequest(R"({"role": "team", "name": "x"})")), HasSubstr("team:"));
   EXPECT_THAT(Why(ParseTokenRequest(R"({"role": "node", "name": "x", "team": "nlp"})")),
               HasSubstr("only team tokens"));
-  EXPECT_THAT(Why(ParseTokenRequest(R"({"role": "admin", "name": "a\u0007b"})")), HasSubstr("printable"));
+  EXPECT_THAT(Why(ParseTokenRequest(R"({"role": "admin", "name": "a\u0007b"})")),
+              HasSubstr("not a valid name"));
   EXPECT_THAT(Why(ParseTokenRequest(R"({"role": "admin", "name": "x", "expires": 3})")),
               HasSubstr("expires: unknown field"));
 }

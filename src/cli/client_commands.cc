@@ -186,8 +186,46 @@ void AddToken(CLI::App& app, int* exit_code) {
     std::string role, name, team;
   };
   auto f = std::make_shared<Flags>();
-  CLI::App* token = app.add_subcommand("token", "Manage bearer tokens (admin)");
+  CLI::App* token = app.add_subcommand("token", "Manage bearer tokens (admin): create, ls, revoke");
   token->require_subcommand(1);
+  auto lf = std::make_shared<ClientFlags>();
+  CLI::App* ls =
+      token->add_subcommand("ls", "List tokens: id, role, name, team (never the tokens themselves)");
+  AddClientFlags(ls, *lf);
+  ls->add_flag("--json", lf->json, "Print the server's JSON");
+  ls->callback([lf, exit_code] {
+    Result<json> r = Call(*lf, "GET", "/v1/tokens");
+    if (!r) {
+      *exit_code = ReportError(r.error());
+      return;
+    }
+    if (lf->json) {
+      std::cout << r->dump(2) << '\n';
+      return;
+    }
+    Table t({"ID", "ROLE", "NAME", "TEAM"});
+    for (const json& e : (*r)["tokens"]) {
+      t.AddRow({e.value("id", ""), e.value("role", ""), e.value("name", ""), e.value("team", "-")});
+    }
+    std::cout << t.Render();
+  });
+  struct RevokeFlags {
+    ClientFlags conn;
+    std::string id;
+  };
+  auto rf = std::make_shared<RevokeFlags>();
+  CLI::App* revoke =
+      token->add_subcommand("revoke", "Revoke a token by its id (from token ls): it stops working at once");
+  AddClientFlags(revoke, rf->conn);
+  revoke->add_option("id", rf->id, "Token id (at least 8 hex digits)")->required();
+  revoke->callback([rf, exit_code] {
+    Result<json> r = Call(rf->conn, "DELETE", "/v1/tokens/" + net::PercentEncode(rf->id));
+    if (!r) {
+      *exit_code = ReportError(r.error());
+      return;
+    }
+    std::cout << fmt::format("token {} revoked\n", r->value("id", ""));
+  });
   CLI::App* c = token->add_subcommand("create", "Create a token; it is shown once");
   AddClientFlags(c, f->conn);
   c->add_option("--role", f->role, "team, node or admin")

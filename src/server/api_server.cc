@@ -302,6 +302,8 @@ struct ApiServer::Impl {
   net::Reply ListJobs(net::Request& req);
   net::Reply CancelJob(net::Request& req);
   net::Reply CreateToken(net::Request& req);
+  net::Reply ListTokens(net::Request& req);
+  net::Reply RevokeToken(net::Request& req);
   net::Reply ListNodes(net::Request& req);
   net::Reply GetNode(net::Request& req);
   net::Reply NodeMode(net::Request& req, NodeAction action);
@@ -329,6 +331,8 @@ Result<void> ApiServer::Impl::AddRoutes(net::Router& r) {
       {"GET", "/v1/jobs/{id}/why", [this](Request& q) { return GetJob(q, true); }},
       {"POST", "/v1/jobs/{id}/cancel", [this](Request& q) { return CancelJob(q); }},
       {"POST", "/v1/tokens", [this](Request& q) { return CreateToken(q); }},
+      {"GET", "/v1/tokens", [this](Request& q) { return ListTokens(q); }},
+      {"DELETE", "/v1/tokens/{id}", [this](Request& q) { return RevokeToken(q); }},
       {"GET", "/v1/jobs/{id}/logs", [this](Request& q) { return JobLogs(q); }},
       {"GET", "/v1/nodes", [this](Request& q) { return ListNodes(q); }},
       {"GET", "/v1/nodes/{name}", [this](Request& q) { return GetNode(q); }},
@@ -422,6 +426,56 @@ net::Reply ApiServer::Impl::CreateToken(net::Request& req) {
   Result<std::string> token = tokens->Create(p);
   if (!token) return ErrorResponse(token.error());
   return JsonResponse(201, ordered_json{{"token", *token}, {"role", t->role}, {"name", p.name}});
+}
+
+// A token's id: the first 12 hex digits of its hash (the token itself is never kept).
+constexpr std::size_t kTokenIdDigits = 12;
+
+net::Reply ApiServer::Impl::ListTokens(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kAdminister);
+  if (!who) return ErrorResponse(who.error());
+  Result<std::vector<TokenBook::Entry>> all = tokens->List();
+  if (!all) return ErrorResponse(all.error());
+  ordered_json out = ordered_json::array();
+  for (const TokenBook::Entry& e : *all) {
+    ordered_json j{
+        {"id", e.hash.substr(0, kTokenIdDigits)}, {"role", RoleName(e.who.role)}, {"name", e.who.name}};
+    if (e.who.role == Role::kTeam) j["team"] = e.who.team;
+    out.push_back(std::move(j));
+  }
+  return JsonResponse(200, ordered_json{{"tokens", std::move(out)}});
+}
+
+// DELETE /v1/tokens/{id}: the token stops working at once. The last admin token stays.
+net::Reply ApiServer::Impl::RevokeToken(net::Request& req) {
+  Result<Principal> who = Who(req, Permission::kAdminister);
+  if (!who) return ErrorResponse(who.error());
+  const std::string_view id = req.Param("id");
+  if (id.size() < 8 || id.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return ErrorResponse(
+        Error{ErrorCode::kInvalidArgument,
+              fmt::format("'{}' is not a token id (hex digits from gpuslice token ls)", id.substr(0, 64))});
+  }
+  Result<std::vector<TokenBook::Entry>> all = tokens->List();
+  if (!all) return ErrorResponse(all.error());
+  const TokenBook::Entry* match = nullptr;
+  int admins = 0;
+  for (const TokenBook::Entry& e : *all) {
+    admins += e.who.role == Role::kAdmin;
+    if (e.hash.rfind(id, 0) != 0) continue;
+    if (match != nullptr) {
+      return ErrorResponse(Error{ErrorCode::kInvalidArgument,
+                                 fmt::format("token id '{}' is ambiguous: give more digits", id)});
+    }
+    match = &e;
+  }
+  if (match == nullptr) return ErrorResponse(Error{ErrorCode::kNotFound, fmt::format("no token '{}'", id)});
+  if (match->who.role == Role::kAdmin && admins == 1) {
+    return ErrorResponse(
+        Error{ErrorCode::kFailedPrecondition, "that is the last admin token: create another first"});
+  }
+  if (Result<void> r = tokens->Revoke(match->hash); !r) return ErrorResponse(r.error());
+  return JsonResponse(200, ordered_json{{"id", match->hash.substr(0, kTokenIdDigits)}, {"revoked", true}});
 }
 
 net::Reply ApiServer::Impl::ListNodes(net::Request& req) {

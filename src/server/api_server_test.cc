@@ -186,6 +186,27 @@ TEST_F(ApiServerTest, RolesSeeAndDoOnlyWhatTheyMay) {
   EXPECT_EQ(Call("POST", job + "/cancel", nlp).status, 409);
 }
 
+TEST_F(ApiServerTest, TokensAreListedWithoutSecretsAndRevokedAtOnce) {
+  const std::string nlp = Token("team", "alice", "nlp");
+  EXPECT_EQ(Call("GET", "/v1/jobs", nlp).status, 200);
+  const json list = json::parse(Call("GET", "/v1/tokens", admin_).body)["tokens"];
+  ASSERT_EQ(list.size(), 2u);  // the admin's and alice's
+  std::string alice_id;
+  for (const json& t : list) {
+    EXPECT_EQ(t["id"].get<std::string>().size(), 12u);
+    EXPECT_EQ(nlp.find(t["id"].get<std::string>()), std::string::npos);  // not a piece of the token
+    if (t["name"] == "alice") alice_id = t["id"];
+  }
+  ASSERT_FALSE(alice_id.empty());
+  EXPECT_EQ(list[0].contains("token"), false);
+  EXPECT_EQ(Call("DELETE", "/v1/tokens/" + alice_id, admin_).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/jobs", nlp).status, 403);  // at once
+  EXPECT_EQ(Call("DELETE", "/v1/tokens/" + alice_id, admin_).status, 404);
+  EXPECT_EQ(Call("DELETE", "/v1/tokens/xyz", admin_).status, 400);
+  const std::string admin_id = json::parse(Call("GET", "/v1/tokens", admin_).body)["tokens"][0]["id"];
+  EXPECT_EQ(Call("DELETE", "/v1/tokens/" + admin_id, admin_).status, 409);  // the last admin token
+}
+
 TEST_F(ApiServerTest, BadInputGetsAPreciseAnswerAndChangesNothing) {
   const std::string nlp = Token("team", "alice", "nlp");
   const net::Response unknown =
@@ -440,6 +461,8 @@ TEST_F(ApiServerTest, EveryEndpointChecksEveryRole) {
       {"GET", job + "/logs", "", {"team", "admin"}},
       {"POST", "/v1/jobs/999/cancel", "", {"team", "admin"}},
       {"POST", "/v1/tokens", R"({"role": "team", "name": "t", "team": "nlp"})", {"admin"}},
+      {"GET", "/v1/tokens", "", {"admin"}},
+      {"DELETE", "/v1/tokens/ffffffffffff", "", {"admin"}},
       {"GET", "/v1/nodes", "", {"team", "admin"}},
       {"GET", "/v1/nodes/n1", "", {"team", "admin"}},
       {"POST", "/v1/nodes/n1/cordon", "", {"admin"}},

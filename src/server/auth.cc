@@ -96,6 +96,24 @@ Result<std::string> TokenBook::Create(const Principal& who) {
   return token;
 }
 
+Result<std::vector<TokenBook::Entry>> TokenBook::List() const {
+  Result<std::map<std::string, std::string>> all = store_.List(store::Collection::kTokens);
+  if (!all) return Fail(all.error());
+  std::vector<Entry> out;
+  for (const auto& [hash, text] : *all) {
+    const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("role") || !j["role"].is_string()) continue;
+    Result<Role> role = ParseRole(j["role"].get<std::string>());
+    if (!role) continue;
+    Entry e{hash, {}};
+    e.who.role = *role;
+    e.who.name = j.value("name", "");
+    e.who.team = j.value("team", "");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 Result<Principal> TokenBook::Authenticate(std::string_view bearer) const {
   if (bearer.empty())
     return Fail(ErrorCode::kPermissionDenied, "no bearer token (Authorization: Bearer gst_…)");

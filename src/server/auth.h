@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
 #include "store/state_store.h"
@@ -61,6 +62,13 @@ class TokenBook {
   Result<Principal> Authenticate(std::string_view bearer_token) const;
   // Removes a token by its hash. kNotFound.
   Result<void> Revoke(std::string_view token_hash);
+
+  struct Entry {
+    std::string hash;  // hex SHA-256 of the token (the token itself is never kept)
+    Principal who;
+  };
+  // Every token, by hash. kUnavailable when the store cannot be read.
+  Result<std::vector<Entry>> List() const;
 
   // On the first start (no admin token in the store), creates one and writes it to `path` with
   // mode 0600 (the file must not exist yet). Returns true when it created one.
