@@ -789,8 +789,7 @@ net::Reply ApiServer::Impl::Metrics(net::Request& req) {
   std::map<std::string, int> gpus_by_mode;
   const std::vector<NodeView> nodes = cp->NodeViews();
   m.Family("gpuslice_node_last_seen_seconds", "gauge", "Seconds since the node's agent was last heard from.");
-  const std::int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
+  const std::int64_t now_ms = NowMs();
   for (const NodeView& n : nodes) {
     m.Sample("gpuslice_node_last_seen_seconds", {{"node", n.spec.name}},
              static_cast<double>(now_ms - n.last_seen_ms) / 1000.0);
