@@ -218,7 +218,7 @@ Result<void> ControlPlane::Recover() {
       return r;
     if (j.contains("modes") && j["modes"].is_object()) {
       for (const auto& [gpu, mode] : j["modes"].items()) {
-        base_modes_[name][std::atoi(gpu.c_str())] =
+        settings_[name].modes[std::atoi(gpu.c_str())] =
             mode == "whole" ? sched::GpuMode::kWhole : sched::GpuMode::kDynamic;
       }
     }
@@ -232,16 +232,17 @@ Result<void> ControlPlane::Recover() {
             return Fail(ErrorCode::kInternal, "node record '{}': unknown profile in its layout", name);
           layout.push_back({profile, p.value("start", 0)});
         }
-        layouts_[name][std::atoi(gpu.c_str())] = std::move(layout);
+        settings_[name].layouts[std::atoi(gpu.c_str())] = std::move(layout);
       }
     }
     if (j.contains("held") && j["held"].is_object()) {
       for (const auto& [gpu, mode] : j["held"].items()) {
         const int index = std::atoi(gpu.c_str());
-        held_[name][index] = mode == "draining" ? sched::GpuMode::kDraining : sched::GpuMode::kCordoned;
+        settings_[name].held[index] =
+            mode == "draining" ? sched::GpuMode::kDraining : sched::GpuMode::kCordoned;
       }
     }
-    ApplyHeldLocked(name);
+    ApplySettingsLocked(name);
   }
   // Teams changed through the API, over the --team flags; parents before children (a stored
   // cohort may come after its teams in name order).
@@ -334,9 +335,9 @@ Result<void> ControlPlane::RegisterNode(const NodeSpec& node) {
   const NodeSpec& added = nodes_.at(node.name);
   EmitLocked("node-registered", "",
              {{"node", added.name}, {"gpu_model", added.gpu_model}, {"gpus", added.gpus}});
-  ApplyHeldLocked(added.name);  // an admin's cordon outlives the node's loss
+  ApplySettingsLocked(added.name);  // an admin's cordon outlives the node's loss
   store::WriteBatch batch;
-  batch.Put(store::Collection::kNodes, added.name, NodeRecordLocked(added.name));
+  batch.Put(store::Collection::kNodes, added.name, NodeRecordLocked(added.name, settings_[added.name]));
   batch.AppendEvent("node-registered", json{{"node", added.name}}.dump());
   // The scheduler has the node already; a failed commit leaves it known until a restart, which
   // is harmless (the agent retries registering and gets the same answer).
@@ -344,18 +345,14 @@ Result<void> ControlPlane::RegisterNode(const NodeSpec& node) {
   return {};
 }
 
-std::string ControlPlane::NodeRecordLocked(const std::string& name) const {
+std::string ControlPlane::NodeRecordLocked(const std::string& name, const NodeSettings& settings) const {
   const NodeSpec& n = nodes_.at(name);
   json j{{"gpu_model", n.gpu_model}, {"gpus", n.gpus}};
-  if (const auto h = held_.find(name); h != held_.end() && !h->second.empty()) {
-    for (const auto& [gpu, mode] : h->second) j["held"][std::to_string(gpu)] = sched::GpuModeName(mode);
-  }
-  if (const auto b = base_modes_.find(name); b != base_modes_.end() && !b->second.empty()) {
-    for (const auto& [gpu, mode] : b->second) j["modes"][std::to_string(gpu)] = sched::GpuModeName(mode);
-  }
-  if (const auto l = layouts_.find(name); l != layouts_.end() && !l->second.empty()) {
+  for (const auto& [gpu, mode] : settings.held) j["held"][std::to_string(gpu)] = sched::GpuModeName(mode);
+  for (const auto& [gpu, mode] : settings.modes) j["modes"][std::to_string(gpu)] = sched::GpuModeName(mode);
+  if (!settings.layouts.empty()) {
     const mig::GpuModel& model = *mig::Catalog::BuiltIn().Resolve(n.gpu_model).value().model;
-    for (const auto& [gpu, layout] : l->second) {
+    for (const auto& [gpu, layout] : settings.layouts) {
       json list = json::array();
       for (const mig::Placement& p : layout) {
         list.push_back(
@@ -367,31 +364,34 @@ std::string ControlPlane::NodeRecordLocked(const std::string& name) const {
   return j.dump();
 }
 
-void ControlPlane::ApplyHeldLocked(const std::string& name) {
+Result<void> ControlPlane::CommitSettingsLocked(const std::string& name, NodeSettings next,
+                                                const ordered_json& event) {
+  store::WriteBatch batch;
+  batch.Put(store::Collection::kNodes, name, NodeRecordLocked(name, next));
+  batch.AppendEvent("node-mode", event.dump());
+  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  settings_[name] = std::move(next);
+  return {};
+}
+
+void ControlPlane::ApplySettingsLocked(const std::string& name) {
   const auto n = node_ids_.find(name);
-  if (n == node_ids_.end()) return;
+  const auto s = settings_.find(name);
+  if (n == node_ids_.end() || s == settings_.end()) return;
   const sched::Node& node = scheduler_->node(n->second);
-  if (const auto b = base_modes_.find(name); b != base_modes_.end()) {  // modes first, then cordons
-    for (const auto& [gpu, mode] : b->second) {
-      if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size())) {
-        (void)scheduler_->SetGpuMode(node.gpus[static_cast<std::size_t>(gpu)], mode, NowMs());
-      }
+  const auto each = [&](const auto& by_gpu, const auto& apply) {
+    for (const auto& [gpu, value] : by_gpu) {
+      if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size()))
+        apply(node.gpus[static_cast<std::size_t>(gpu)], value);
     }
-  }
-  if (const auto l = layouts_.find(name); l != layouts_.end()) {
-    for (const auto& [gpu, layout] : l->second) {
-      if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size())) {
-        (void)scheduler_->SetStaticLayout(node.gpus[static_cast<std::size_t>(gpu)], layout, NowMs());
-      }
-    }
-  }
-  const auto h = held_.find(name);
-  if (h == held_.end()) return;
-  for (const auto& [gpu, mode] : h->second) {
-    if (gpu >= 0 && gpu < static_cast<int>(node.gpus.size())) {
-      (void)scheduler_->SetGpuMode(node.gpus[static_cast<std::size_t>(gpu)], mode, NowMs());
-    }
-  }
+  };
+  // Modes and layouts first, cordons last (a change of base mode lifts a cordon).
+  each(s->second.modes,
+       [&](sched::GpuRef g, sched::GpuMode m) { (void)scheduler_->SetGpuMode(g, m, NowMs()); });
+  each(s->second.layouts,
+       [&](sched::GpuRef g, const mig::Layout& l) { (void)scheduler_->SetStaticLayout(g, l, NowMs()); });
+  each(s->second.held,
+       [&](sched::GpuRef g, sched::GpuMode m) { (void)scheduler_->SetGpuMode(g, m, NowMs()); });
 }
 
 Result<NodeAction> ParseNodeAction(std::string_view text) {
@@ -413,27 +413,21 @@ Result<NodeView> ControlPlane::SetNodeMode(std::string_view name, std::optional<
     return Fail(ErrorCode::kNotFound, "node {} has no GPU {} (it has {})", name, *gpu, gpus);
   }
   // The change is decided on a copy, made durable, then applied: a failed commit changes nothing.
-  std::map<int, sched::GpuMode> held = held_[node_name];
+  NodeSettings next = settings_[node_name];
   for (int g = 0; g < gpus; ++g) {
     if (gpu && g != *gpu) continue;
     if (action == NodeAction::kUncordon) {
-      held.erase(g);
+      next.held.erase(g);
     } else {
-      held[g] = action == NodeAction::kDrain ? sched::GpuMode::kDraining : sched::GpuMode::kCordoned;
+      next.held[g] = action == NodeAction::kDrain ? sched::GpuMode::kDraining : sched::GpuMode::kCordoned;
     }
   }
-  std::swap(held_[node_name], held);
-  const std::string record = NodeRecordLocked(node_name);
-  std::swap(held_[node_name], held);
-  store::WriteBatch batch;
-  batch.Put(store::Collection::kNodes, node_name, record);
   const std::string_view verb = action == NodeAction::kCordon  ? "cordon"
                                 : action == NodeAction::kDrain ? "drain"
                                                                : "uncordon";
   ordered_json data{{"node", node_name}, {"action", verb}};
   if (gpu) data["gpu"] = *gpu;
-  batch.AppendEvent("node-mode", data.dump());
-  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
+  if (Result<void> c = CommitSettingsLocked(node_name, std::move(next), data); !c) return Fail(c.error());
   bool changed = false;
   for (int g = 0; g < gpus; ++g) {
     if (gpu && g != *gpu) continue;
@@ -444,8 +438,6 @@ Result<NodeView> ControlPlane::SetNodeMode(std::string_view name, std::optional<
     Result<std::vector<sched::Decision>> d = scheduler_->SetGpuMode(ref, mode, NowMs());
     changed = changed || (d && !d->empty());
   }
-  held_[node_name] = std::move(held);
-  if (held_[node_name].empty()) held_.erase(node_name);
   EmitLocked("node-mode", "", std::move(data));
   if (changed) BumpLocked(node_name);  // idle instances were destroyed
   return NodeViewLocked(nodes_.at(node_name));
@@ -480,22 +472,11 @@ Result<NodeView> ControlPlane::SetGpuMode(std::string_view name, int gpu_index, 
                 "node {} GPU {} runs {} job(s): drain it and wait for them first", name, gpu_index, busy);
   }
   // Decided on a copy, made durable, then applied: a failed commit changes nothing.
-  std::map<int, sched::GpuMode> modes = base_modes_[node_name];
-  modes[gpu_index] = mode;
-  std::map<int, mig::Layout> layouts = layouts_[node_name];
-  layouts.erase(gpu_index);  // a static layout gives way to the mode
-  std::swap(base_modes_[node_name], modes);
-  std::swap(layouts_[node_name], layouts);
-  const std::string record = NodeRecordLocked(node_name);
-  std::swap(base_modes_[node_name], modes);
-  std::swap(layouts_[node_name], layouts);
-  store::WriteBatch batch;
-  batch.Put(store::Collection::kNodes, node_name, record);
+  NodeSettings next = settings_[node_name];
+  next.modes[gpu_index] = mode;
+  next.layouts.erase(gpu_index);  // a static layout gives way to the mode
   ordered_json data{{"node", node_name}, {"action", "set-mode"}, {"gpu", gpu_index}, {"mode", mode_name}};
-  batch.AppendEvent("node-mode", data.dump());
-  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
-  base_modes_[node_name] = std::move(modes);
-  layouts_[node_name] = std::move(layouts);
+  if (Result<void> c = CommitSettingsLocked(node_name, std::move(next), data); !c) return Fail(c.error());
   const sched::GpuMode held = gpu.mode;  // cordoned or draining stays so after the switch
   bool destroyed = false;
   if (!gpu.instances.empty()) {  // idle slices only (checked above): gone first
@@ -610,30 +591,19 @@ Result<std::vector<ControlPlane::GpuLayoutPlan>> ControlPlane::ApplyLayout(std::
     return Fail(ErrorCode::kFailedPrecondition, "node {}: GPU {} run(s) jobs: drain and wait for them first",
                 name, fmt::join(busy, ", "));
   }
-  // Decided on copies, made durable, then applied: a failed commit changes nothing.
-  std::map<int, sched::GpuMode> modes = base_modes_[node_name];
-  std::map<int, mig::Layout> layouts = layouts_[node_name];
+  // Decided on a copy, made durable, then applied: a failed commit changes nothing.
+  NodeSettings next = settings_[node_name];
   for (const auto& [g, layout] : wanted) {
     if (layout) {
-      layouts[g] = *layout;
-      modes.erase(g);
+      next.layouts[g] = *layout;
+      next.modes.erase(g);
     } else {
-      layouts.erase(g);
-      modes[g] = sched::GpuMode::kWhole;
+      next.layouts.erase(g);
+      next.modes[g] = sched::GpuMode::kWhole;
     }
   }
-  std::swap(base_modes_[node_name], modes);
-  std::swap(layouts_[node_name], layouts);
-  const std::string record = NodeRecordLocked(node_name);
-  std::swap(base_modes_[node_name], modes);
-  std::swap(layouts_[node_name], layouts);
-  store::WriteBatch batch;
-  batch.Put(store::Collection::kNodes, node_name, record);
   ordered_json data{{"node", node_name}, {"action", "layout"}, {"config", config}};
-  batch.AppendEvent("node-mode", data.dump());
-  if (Result<store::CommitInfo> c = store_.Apply(batch); !c) return Fail(c.error());
-  base_modes_[node_name] = std::move(modes);
-  layouts_[node_name] = std::move(layouts);
+  if (Result<void> c = CommitSettingsLocked(node_name, std::move(next), data); !c) return Fail(c.error());
   for (const auto& [g, layout] : wanted) {
     const sched::GpuRef ref = node.gpus[static_cast<std::size_t>(g)];
     Result<std::vector<sched::Decision>> r =

@@ -278,8 +278,20 @@ class ControlPlane {
   NodeView NodeViewLocked(const NodeSpec& spec) const;
   std::vector<TeamView> TeamsLocked() const;
   sched::QuotaNodeSpec TeamSpecLocked(sched::QuotaNodeId node) const;
-  std::string NodeRecordLocked(const std::string& node) const;
-  void ApplyHeldLocked(const std::string& node);
+  // What an admin set on a node's GPUs: base modes (SetGpuMode), static layouts (ApplyLayout),
+  // cordons and drains (SetNodeMode). Kept in the node's record and applied again whenever the
+  // node is added (a restart, a lost node registering again).
+  struct NodeSettings {
+    std::map<int, sched::GpuMode> modes;
+    std::map<int, mig::Layout> layouts;
+    std::map<int, sched::GpuMode> held;
+  };
+  std::string NodeRecordLocked(const std::string& node, const NodeSettings& settings) const;
+  // Writes the node's record with `next` and an event (kind "node-mode", `event` as its data);
+  // once durable, `next` becomes the node's settings. The scheduler is the caller's to change.
+  Result<void> CommitSettingsLocked(const std::string& node, NodeSettings next,
+                                    const nlohmann::ordered_json& event);
+  void ApplySettingsLocked(const std::string& node);
   Result<std::vector<GpuLayoutPlan>> PlanLayoutLocked(
       std::string_view node, std::string_view yaml, std::string_view config,
       std::map<int, std::optional<mig::Layout>>* layouts) const;
@@ -297,10 +309,8 @@ class ControlPlane {
   std::map<std::string, NodeId, std::less<>> node_ids_;
   std::map<std::string, std::uint64_t, std::less<>> generation_;
   std::map<std::string, std::int64_t, std::less<>> last_seen_ms_;
-  std::map<std::string, std::map<int, sched::GpuMode>, std::less<>> held_;        // cordoned/draining GPUs
-  std::map<std::string, std::map<int, sched::GpuMode>, std::less<>> base_modes_;  // set by SetGpuMode
-  std::map<std::string, std::map<int, mig::Layout>, std::less<>> layouts_;        // static, by ApplyLayout
-  std::map<std::string, api::ActualNodeState, std::less<>> actual_;               // last reports
+  std::map<std::string, NodeSettings, std::less<>> settings_;
+  std::map<std::string, api::ActualNodeState, std::less<>> actual_;  // last reports
   std::uint64_t next_job_id_ = 1;
   std::uint64_t first_generation_ = 1;
   std::function<void(const std::string&, std::uint64_t)> on_change_;
