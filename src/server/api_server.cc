@@ -159,7 +159,12 @@ struct ApiServer::Impl {
 
   // The logs answer from `offset`: the bytes, and headers saying where the next read starts and
   // whether the log is complete (the job has ended and everything shipped has been read).
-  Result<net::Response> LogsResponse(std::uint64_t job, std::uint64_t offset) const {
+  // `nothing_yet`: no bytes and not complete, so a follower waits for more.
+  struct LogsAnswer {
+    net::Response response;
+    bool nothing_yet = false;
+  };
+  Result<LogsAnswer> LogsResponse(std::uint64_t job, std::uint64_t offset) const {
     Result<JobView> v = cp->Get(job);
     if (!v) return Fail(v.error());
     Result<LogBook::Chunk> c = logs->Read(job, offset, kLogReadMax);
@@ -170,13 +175,15 @@ struct ApiServer::Impl {
     const bool ended =
         v->phase == JobPhase::kSucceeded || v->phase == JobPhase::kFailed ||
         (v->phase == JobPhase::kCancelled && NowMs() - v->ended_ms > kCancelledOutputGrace.count());
+    const bool complete = ended && c->next >= c->size;
+    const bool nothing_yet = c->data.empty() && !complete;
     net::Response r = net::Response::Text(200, std::move(c->data));
     r.headers["Content-Type"] = "application/octet-stream";
     r.headers["Gpuslice-Log-Offset"] = std::to_string(c->next);
     r.headers["Gpuslice-Log-Size"] = std::to_string(c->size);
     r.headers["Gpuslice-Job-Phase"] = std::string(JobPhaseName(v->phase));
-    r.headers["Gpuslice-Log-Complete"] = ended && c->next >= c->size ? "true" : "false";
-    return r;
+    r.headers["Gpuslice-Log-Complete"] = complete ? "true" : "false";
+    return LogsAnswer{std::move(r), nothing_yet};
   }
 
   void Kick() {
@@ -235,13 +242,13 @@ struct ApiServer::Impl {
       for (auto& [job, reads] : log_ready) {
         for (ParkedLogRead& p : reads) {
           if (p.writer->Done()) continue;
-          Result<net::Response> r = LogsResponse(job, p.offset);
+          Result<LogsAnswer> r = LogsResponse(job, p.offset);
           if (!r) {
             p.writer->Complete(ErrorResponse(r.error()));
-          } else if (r->body.empty() && r->headers["Gpuslice-Log-Complete"] == "false") {
-            log_behind[job].push_back(std::move(p));  // nothing new yet
+          } else if (r->nothing_yet) {
+            log_behind[job].push_back(std::move(p));
           } else {
-            p.writer->Complete(std::move(*r));
+            p.writer->Complete(std::move(r->response));
           }
         }
       }
@@ -623,12 +630,12 @@ net::Reply ApiServer::Impl::JobLogs(net::Request& req) {
   if (follow != "true" && follow != "false") {
     return ErrorResponse(Error{ErrorCode::kInvalidArgument, "follow: expected true or false"});
   }
-  Result<net::Response> r = LogsResponse(v->id, *offset);
+  Result<LogsAnswer> r = LogsResponse(v->id, *offset);
   if (!r) return ErrorResponse(r.error());
-  if (follow == "false" || !r->body.empty() || r->headers["Gpuslice-Log-Complete"] == "true") return *r;
+  if (follow == "false" || !r->nothing_yet) return std::move(r->response);
   const auto timeout =
       std::min<std::chrono::milliseconds>(std::chrono::milliseconds(*timeout_ms), options.long_poll_timeout);
-  auto writer = net::ResponseWriter::Create(timeout, *r);
+  auto writer = net::ResponseWriter::Create(timeout, std::move(r->response));
   {
     std::lock_guard lock(mu);
     std::vector<ParkedLogRead>& reads = log_waiting[v->id];
