@@ -116,15 +116,8 @@ void AddList(CLI::App& app, int* exit_code) {
     std::string sep = "?";
     if (!f->team.empty()) target += sep + "team=" + net::PercentEncode(f->team), sep = "&";
     if (!f->phase.empty()) target += sep + "phase=" + net::PercentEncode(f->phase);
-    Result<json> r = Call(f->conn, "GET", target);
-    if (!r) {
-      *exit_code = ReportError(r.error());
-      return;
-    }
-    if (f->conn.json) {
-      std::cout << r->dump(2) << '\n';
-      return;
-    }
+    const std::optional<json> r = CallToShow(f->conn, exit_code, "GET", target);
+    if (!r) return;
     Table t({"ID", "NAME", "TEAM", "PHASE", "REQUEST", "WHERE / WHY"});
     for (const json& j : (*r)["jobs"]) {
       const std::string phase = j.value("phase", "");
@@ -194,15 +187,8 @@ void AddToken(CLI::App& app, int* exit_code) {
   AddClientFlags(ls, *lf);
   ls->add_flag("--json", lf->json, "Print the server's JSON");
   ls->callback([lf, exit_code] {
-    Result<json> r = Call(*lf, "GET", "/v1/tokens");
-    if (!r) {
-      *exit_code = ReportError(r.error());
-      return;
-    }
-    if (lf->json) {
-      std::cout << r->dump(2) << '\n';
-      return;
-    }
+    const std::optional<json> r = CallToShow(*lf, exit_code, "GET", "/v1/tokens");
+    if (!r) return;
     Table t({"ID", "ROLE", "NAME", "TEAM"});
     for (const json& e : (*r)["tokens"]) {
       t.AddRow({e.value("id", ""), e.value("role", ""), e.value("name", ""), e.value("team", "-")});
@@ -262,6 +248,20 @@ Result<json> Call(const ClientFlags& flags, const std::string& method, const std
   Result<ClientSettings> settings = ResolveClientSettings(flags.server, flags.token);
   if (!settings) return Fail(settings.error());
   return CallServer(*settings, method, target, body);
+}
+
+std::optional<json> CallToShow(const ClientFlags& flags, int* exit_code, const std::string& method,
+                               const std::string& target, const std::string& body) {
+  Result<json> r = Call(flags, method, target, body);
+  if (!r) {
+    *exit_code = ReportError(r.error());
+    return std::nullopt;
+  }
+  if (flags.json) {
+    std::cout << r->dump(2) << '\n';
+    return std::nullopt;
+  }
+  return std::move(*r);
 }
 
 Result<json> CallServer(const ClientSettings& to, const std::string& method, const std::string& target,

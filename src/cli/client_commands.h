@@ -20,6 +20,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
@@ -47,6 +48,11 @@ Result<nlohmann::json> Call(const ClientFlags& flags, const std::string& method,
                             const std::string& body = "");
 // Prints "gpuslice: <message>" to stderr; returns the exit status for it (2 bad input, else 1).
 int ReportError(const Error& e);
+// Call, for a command that renders the answer for people: an error is reported (its exit status
+// in *exit_code) and, with --json, the answer is printed as it came; both give nullopt. Otherwise
+// the answer, for the caller to render.
+std::optional<nlohmann::json> CallToShow(const ClientFlags& flags, int* exit_code, const std::string& method,
+                                         const std::string& target, const std::string& body = "");
 
 // Resolves settings from flags (non-empty arguments), then the environment, then the config file.
 Result<ClientSettings> ResolveClientSettings(const std::string& server_flag, const std::string& token_flag);

@@ -69,13 +69,26 @@ std::string Bar(const std::string& gpu_model, const json& gpu, std::map<std::uin
   return "[" + bar + "]";
 }
 
+// Where the flags point, and a client kept for several requests (a log follower, a stream).
+struct Connection {
+  ClientSettings to;
+  std::unique_ptr<net::HttpClient> client;
+};
+Result<Connection> Connect(const ClientFlags& flags) {
+  Result<ClientSettings> to = ResolveClientSettings(flags.server, flags.token);
+  if (!to) return Fail(to.error());
+  Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(to->server);
+  if (!client) return Fail(client.error());
+  return Connection{std::move(*to), std::move(*client)};
+}
+
 // GET target as raw bytes with headers (for logs); errors carry the server's message.
-Result<net::Response> Raw(const ClientSettings& to, net::HttpClient& client, const std::string& target) {
+Result<net::Response> Raw(Connection& c, const std::string& target) {
   net::ClientRequest req;
   req.target = target;
-  req.headers["Authorization"] = "Bearer " + to.token;
-  Result<net::Response> r = client.Do(req);
-  if (!r) return Fail(r.error().WithContext(to.server));
+  req.headers["Authorization"] = "Bearer " + c.to.token;
+  Result<net::Response> r = c.client->Do(req);
+  if (!r) return Fail(r.error().WithContext(c.to.server));
   if (r->status != 200) {
     const json j = json::parse(r->body, nullptr, false);
     std::string message = r->body;
@@ -99,21 +112,15 @@ void AddLogs(CLI::App& app, int* exit_code) {
   c->add_option("job", f->id, "Job id")->required();
   c->add_flag("-f,--follow", f->follow, "Keep printing new output until the job ends");
   c->callback([f, exit_code] {
-    Result<ClientSettings> to = ResolveClientSettings(f->conn.server, f->conn.token);
-    if (!to) {
-      *exit_code = ReportError(to.error());
-      return;
-    }
-    Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(to->server);
-    if (!client) {
-      *exit_code = ReportError(client.error());
+    Result<Connection> server = Connect(f->conn);
+    if (!server) {
+      *exit_code = ReportError(server.error());
       return;
     }
     std::uint64_t offset = 0;
     for (;;) {
-      Result<net::Response> r = Raw(*to, **client,
-                                    fmt::format("/v1/jobs/{}/logs?offset={}{}", f->id, offset,
-                                                f->follow ? "&follow=true&timeout_ms=20000" : ""));
+      Result<net::Response> r = Raw(*server, fmt::format("/v1/jobs/{}/logs?offset={}{}", f->id, offset,
+                                                         f->follow ? "&follow=true&timeout_ms=20000" : ""));
       if (!r) {
         *exit_code = ReportError(r.error());
         return;
@@ -143,15 +150,8 @@ void AddNode(CLI::App& app, int* exit_code) {
   AddClientFlags(ls, f->conn);
   ls->add_flag("--json", f->conn.json, "Print the server's JSON");
   ls->callback([f, exit_code] {
-    Result<json> r = Call(f->conn, "GET", "/v1/nodes");
-    if (!r) {
-      *exit_code = ReportError(r.error());
-      return;
-    }
-    if (f->conn.json) {
-      std::cout << r->dump(2) << '\n';
-      return;
-    }
+    const std::optional<json> r = CallToShow(f->conn, exit_code, "GET", "/v1/nodes");
+    if (!r) return;
     Table t({"NODE", "MODEL", "GPUS", "MODES", "SLICES BUSY/IDLE", "APPLIED", "SEEN"});
     for (const json& n : (*r)["nodes"]) {
       std::map<std::string, int> modes;
@@ -176,15 +176,9 @@ void AddNode(CLI::App& app, int* exit_code) {
   show->add_option("node", f->node, "Node name")->required();
   show->add_flag("--json", f->conn.json, "Print the server's JSON (with its desired state)");
   show->callback([f, exit_code] {
-    Result<json> r = Call(f->conn, "GET", "/v1/nodes/" + net::PercentEncode(f->node));
-    if (!r) {
-      *exit_code = ReportError(r.error());
-      return;
-    }
-    if (f->conn.json) {
-      std::cout << r->dump(2) << '\n';
-      return;
-    }
+    const std::optional<json> r =
+        CallToShow(f->conn, exit_code, "GET", "/v1/nodes/" + net::PercentEncode(f->node));
+    if (!r) return;
     std::cout << fmt::format("node {}: {} x {}, seen {}\n", r->value("name", ""), r->value("gpu_count", 0),
                              r->value("gpu_model", ""), Ago(r->value("last_seen_ms", std::int64_t{0})));
     std::map<std::uint64_t, char> letters;
@@ -303,15 +297,9 @@ void AddTeam(CLI::App& app, int* exit_code) {
       }
       body["quotas"][parsed->first] = parsed->second;
     }
-    Result<json> r = Call(sf->conn, "PUT", "/v1/teams/" + net::PercentEncode(sf->name), body.dump());
-    if (!r) {
-      *exit_code = ReportError(r.error());
-      return;
-    }
-    if (sf->conn.json) {
-      std::cout << r->dump(2) << '\n';
-      return;
-    }
+    const std::optional<json> r =
+        CallToShow(sf->conn, exit_code, "PUT", "/v1/teams/" + net::PercentEncode(sf->name), body.dump());
+    if (!r) return;
     std::string quotas;
     for (const json& c : (*r)["classes"]) {
       quotas += fmt::format("{}{} {} GPUs", quotas.empty() ? "" : ", ", c.value("gpu_class", ""),
@@ -325,15 +313,8 @@ void AddTeam(CLI::App& app, int* exit_code) {
   AddClientFlags(ls, *f);
   ls->add_flag("--json", f->json, "Print the server's JSON (amounts in milli-GPU)");
   ls->callback([f, exit_code] {
-    Result<json> r = Call(*f, "GET", "/v1/teams");
-    if (!r) {
-      *exit_code = ReportError(r.error());
-      return;
-    }
-    if (f->json) {
-      std::cout << r->dump(2) << '\n';
-      return;
-    }
+    const std::optional<json> r = CallToShow(*f, exit_code, "GET", "/v1/teams");
+    if (!r) return;
     Table t({"TEAM", "IN", "GPU CLASS", "QUOTA", "USED", "FREE", "BORROWING", "RUNNING", "PENDING"});
     for (const json& team : (*r)["teams"]) {
       const bool is_team = team.value("kind", "") == "team";
@@ -374,20 +355,15 @@ void AddEvents(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(0, 1 << 30));
   c->add_flag("--json", f->conn.json, "One JSON object per line");
   c->callback([f, exit_code] {
-    Result<ClientSettings> to = ResolveClientSettings(f->conn.server, f->conn.token);
-    if (!to) {
-      *exit_code = ReportError(to.error());
-      return;
-    }
-    Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(to->server);
-    if (!client) {
-      *exit_code = ReportError(client.error());
+    Result<Connection> server = Connect(f->conn);
+    if (!server) {
+      *exit_code = ReportError(server.error());
       return;
     }
     std::string target = "/v1/events";
     if (f->after != 0 || f->replay) target += fmt::format("?after={}", f->after);
     int seen = 0;
-    Result<void> r = (*client)->Stream(
+    Result<void> r = server->client->Stream(
         target,
         [&](const net::SseEvent& e) {
           const json j = json::parse(e.data, nullptr, false);
@@ -406,7 +382,7 @@ void AddEvents(CLI::App& app, int* exit_code) {
           std::cout.flush();
           return f->count == 0 || ++seen < f->count;
         },
-        {{"Authorization", "Bearer " + to->token}});
+        {{"Authorization", "Bearer " + server->to.token}});
     if (!r && !(f->count > 0 && seen >= f->count)) *exit_code = ReportError(r.error());
   });
 }
@@ -576,17 +552,12 @@ void AddLayout(CLI::App& app, int* exit_code) {
       "export", "Every node's current MIG layout as a mig-parted config (one config per node) on stdout");
   AddClientFlags(e, *ef);
   e->callback([ef, exit_code] {
-    Result<ClientSettings> to = ResolveClientSettings(ef->server, ef->token);
-    if (!to) {
-      *exit_code = ReportError(to.error());
+    Result<Connection> server = Connect(*ef);
+    if (!server) {
+      *exit_code = ReportError(server.error());
       return;
     }
-    Result<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(to->server);
-    if (!client) {
-      *exit_code = ReportError(client.error());
-      return;
-    }
-    Result<net::Response> r = Raw(*to, **client, "/v1/layouts/export");
+    Result<net::Response> r = Raw(*server, "/v1/layouts/export");
     if (!r) {
       *exit_code = ReportError(r.error());
       return;
