@@ -8,13 +8,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/read_file.h"
+
 namespace gpuslice::agent {
 namespace {
 
 // Reads up to `max` bytes of `path` from `offset` when its inode is `inode` (0: any). Sets
 // `*inode_out` to the file's inode; a missing file is no bytes and inode 0.
-Result<std::string> ReadAt(const std::string& path, std::uint64_t inode, std::uint64_t offset,
-                           std::size_t max, std::uint64_t* inode_out) {
+Result<std::string> ReadIfSame(const std::string& path, std::uint64_t inode, std::uint64_t offset,
+                               std::size_t max, std::uint64_t* inode_out) {
   *inode_out = 0;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -34,29 +36,17 @@ Result<std::string> ReadAt(const std::string& path, std::uint64_t inode, std::ui
     ::close(fd);
     return out;
   }
-  out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(max, size - offset)));
-  std::size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(err));
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
+  Result<std::string> data = gpuslice::ReadAt(
+      fd, path, offset, static_cast<std::size_t>(std::min<std::uint64_t>(max, size - offset)));
   ::close(fd);
-  out.resize(got);
-  return out;
+  return data;
 }
 
 }  // namespace
 
 Result<std::string> LogTail::ReadNew(std::size_t max) {
   std::uint64_t inode = 0;
-  Result<std::string> data = ReadAt(path_, inode_, position_, max, &inode);
+  Result<std::string> data = ReadIfSame(path_, inode_, position_, max, &inode);
   if (!data) return data;
   if (inode_ == 0 || inode == inode_) {  // the same file (or the first one we see)
     if (inode_ == 0 && inode != 0) inode_ = inode;
@@ -65,7 +55,7 @@ Result<std::string> LogTail::ReadNew(std::size_t max) {
   }
   // <path> is another file now: ours was rotated. Finish it under its new name first.
   std::uint64_t old_inode = 0;
-  Result<std::string> rest = ReadAt(path_ + ".1", inode_, position_, max, &old_inode);
+  Result<std::string> rest = ReadIfSame(path_ + ".1", inode_, position_, max, &old_inode);
   if (!rest) return rest;
   if (old_inode == inode_ && !rest->empty()) {
     position_ += rest->size();

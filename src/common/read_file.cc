@@ -1,5 +1,7 @@
 #include "common/read_file.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +34,20 @@ Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes) {
   }
   if (std::ferror(f.get())) return Fail(ErrorCode::kInvalidArgument, "cannot read {}: read error", path);
   return text;
+}
+
+Result<std::string> ReadAt(int fd, const std::string& path, std::uint64_t offset, std::size_t length) {
+  std::string out(length, '\0');
+  std::size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  out.resize(got);
+  return out;
 }
 
 }  // namespace gpuslice

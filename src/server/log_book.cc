@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "common/read_file.h"
+
 namespace gpuslice::server {
 
 Result<std::unique_ptr<LogBook>> LogBook::Open(std::string dir) {
@@ -113,23 +115,12 @@ Result<LogBook::Chunk> LogBook::Read(std::uint64_t job, std::uint64_t offset, st
   const std::string path = PathOf(job);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(errno));
-  out.data.resize(static_cast<std::size_t>(std::min<std::uint64_t>(max, out.size - offset)));
-  std::size_t got = 0;
-  while (got < out.data.size()) {
-    const ssize_t n =
-        ::pread(fd, out.data.data() + got, out.data.size() - got, static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(err));
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
+  Result<std::string> data =
+      ReadAt(fd, path, offset, static_cast<std::size_t>(std::min<std::uint64_t>(max, out.size - offset)));
   ::close(fd);
-  out.data.resize(got);
-  out.next = offset + got;
+  if (!data) return Fail(data.error());
+  out.data = std::move(*data);
+  out.next = offset + out.data.size();
   return out;
 }
 
