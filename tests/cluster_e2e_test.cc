@@ -190,6 +190,18 @@ json Call(const std::string& url, const std::string& token, const std::string& m
   return r ? json::parse(r->body, nullptr, false) : json();
 }
 
+// Stops `pid` (resumed if stopped, SIGTERM, SIGKILL after 10 s) and reaps it.
+void StopProcess(pid_t pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGCONT);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 200 && ::waitpid(pid, &status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+}
+
 // Kills (SIGTERM, then SIGKILL after 10 s) and reaps every process added, last first, when it
 // goes out of scope; then kills the process groups of workloads marked with `dir` left behind,
 // and removes `dir`.
@@ -197,16 +209,7 @@ struct ProcessGuard {
   std::string dir;
   std::vector<pid_t> pids;
   ~ProcessGuard() {
-    for (auto it = pids.rbegin(); it != pids.rend(); ++it) {
-      if (*it <= 0) continue;
-      ::kill(*it, SIGCONT);
-      ::kill(*it, SIGTERM);
-      int status = 0;
-      for (int i = 0; i < 200 && ::waitpid(*it, &status, WNOHANG) == 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      ::kill(*it, SIGKILL);
-      ::waitpid(*it, &status, 0);
-    }
+    for (auto it = pids.rbegin(); it != pids.rend(); ++it) StopProcess(*it);
     if (dir.empty()) return;
     for (const auto& [pid, job] : MarkedProcesses(dir)) {
       ::kill(-pid, SIGKILL);  // a workload leads its own process group
@@ -236,14 +239,7 @@ class ClusterEndToEnd : public ::testing::Test {
   }
 
   void TearDown() override {
-    for (auto it = pids_.rbegin(); it != pids_.rend(); ++it) ::kill(*it, SIGTERM);
-    for (pid_t p : pids_) {
-      int status = 0;
-      for (int i = 0; i < 100 && ::waitpid(p, &status, WNOHANG) == 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      ::kill(p, SIGKILL);
-      ::waitpid(p, &status, 0);
-    }
+    for (auto it = pids_.rbegin(); it != pids_.rend(); ++it) StopProcess(*it);  // agents, then the server
     std::filesystem::remove_all(dir_);
   }
 
@@ -648,15 +644,7 @@ TEST(NodeLoss, AStoppedAgentsJobMovesAndTheAgentIsFencedOnReturn) {
   }
   EXPECT_TRUE(fenced) << Slurp(dir + "/n1.log");
   // Agents stop their workloads on SIGTERM (--stop-workloads-on-exit); SIGKILL only if they hang.
-  for (auto it = pids.rbegin(); it != pids.rend(); ++it) {
-    ::kill(*it, SIGCONT);
-    ::kill(*it, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 200 && ::waitpid(*it, &status, WNOHANG) == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ::kill(*it, SIGKILL);
-    ::waitpid(*it, &status, 0);
-  }
+  for (auto it = pids.rbegin(); it != pids.rend(); ++it) StopProcess(*it);
   std::filesystem::remove_all(dir);
 }
 
