@@ -776,7 +776,7 @@ net::Reply ApiServer::Impl::Metrics(net::Request& req) {
   Result<Principal> who = Who(req, Permission::kReadCluster);
   if (!who) return ErrorResponse(who.error());
   MetricsText m;
-  const std::vector<JobView> jobs = cp->List();
+  const std::vector<JobView> jobs = cp->List(std::nullopt, /*reasons=*/false);
   std::map<std::string, int> by_phase;
   Histogram wait(kWaitBuckets);
   for (const JobView& v : jobs) {

@@ -1016,13 +1016,13 @@ Result<JobView> ControlPlane::Get(std::uint64_t id) const {
   return e.view;
 }
 
-std::vector<JobView> ControlPlane::List(const std::optional<std::string>& team) const {
+std::vector<JobView> ControlPlane::List(const std::optional<std::string>& team, bool reasons) const {
   std::lock_guard lock(mu_);
   std::vector<JobView> out;
   for (const auto& [id, entry] : jobs_) {
     if (team && entry.view.team != *team) continue;
     JobEntry e = entry;
-    RefreshReasonLocked(e);
+    if (reasons) RefreshReasonLocked(e);
     out.push_back(std::move(e.view));
   }
   return out;

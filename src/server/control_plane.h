@@ -171,7 +171,9 @@ class ControlPlane {
 
   Result<JobView> Get(std::uint64_t id) const;  // kNotFound
   // Jobs by id; only `team`'s when given.
-  std::vector<JobView> List(const std::optional<std::string>& team = std::nullopt) const;
+  // Without `reasons`, pending jobs' reason fields stay empty (no Scheduler::Why per job: the
+  // metrics need phases and times only).
+  std::vector<JobView> List(const std::optional<std::string>& team = std::nullopt, bool reasons = true) const;
 
   // Adds a node (or confirms one registered before with the same GPUs). kInvalidArgument for an
   // unknown model or a GPU count of 0 or over 64; kAlreadyExists for the same name with other GPUs.
