@@ -136,8 +136,7 @@ void AgentLoop::ShipLogs() {
   for (const agent::WorkloadStatus& w : sup_->List()) {
     if (w.log_path.empty()) continue;
     live.insert(w.job_id);
-    auto [it, added] = shipping_.try_emplace(w.job_id, Shipping{agent::LogTail(w.log_path)});
-    Shipping& s = it->second;
+    Shipping& s = shipping_.try_emplace(w.job_id, Shipping{agent::LogTail(w.log_path)}).first->second;
     if (s.refused) continue;
     if (!s.synced) {
       Result<std::uint64_t> size = link_->ShipLog(w.job_id, 0, {});
@@ -169,8 +168,6 @@ void AgentLoop::ShipLogs() {
         const std::uint64_t back = s.offset + data->size() - *size;
         const std::uint64_t here = at + data->size();
         s.tail.Seek(here - std::min(here, back));
-        s.offset = *size;
-        continue;
       }
       s.offset = *size;
     }
