@@ -151,7 +151,7 @@ bool Scheduler::PlaceSlice(const Job& job, ModelState& m, int profile, const std
 
 bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t) {
   auto one = [&](const std::vector<GpuRef>* only) { return PlaceSlice(job, m, profile, only, now_ms, t); };
-  if (!job.same_node) {
+  if (!job.same_node || job.count == 1) {  // a single slice is on one node anyway
     // A job holding a reservation uses its reserved GPUs first.
     const Reservation* res = ReservationOf(job.id);
     for (int i = 0; i < job.count; ++i) {

@@ -8,10 +8,12 @@
 //     the same pass;
 //   * each team's quota usage equals the cost of its running jobs, never exceeds nominal +
 //     borrowing limit, and no team or cohort is over what Kueue's arithmetic allows (available
-//     >= 0 everywhere);
+//     >= 0 everywhere); teams have random borrowing and lending limits, and an independent
+//     oracle checks the lending limits: what the teams draw beyond the part of their nominal
+//     they do not lend never exceeds what they lend together;
 //   * every preemption stopped a preemptible job and let its preemptor be placed in the same
-//     pass: a higher-priority
-//     job of the same team, or another team's job;
+//     pass: a higher-priority job of the same team, or a reclaim — the victim's team was
+//     borrowing in that GPU class and the preemptor's team stays within its nominal quota;
 //   * removed nodes hold nothing, and cordoned or draining GPUs got no new instances;
 //   * a pass never creates or destroys an instance on a static GPU;
 //   * a static layout set at runtime (SetStaticLayout, any legal layout or nullopt) leaves the GPU
@@ -65,6 +67,23 @@ void CheckJobsAndQuota(const Scheduler& s, const std::vector<std::string>& teams
     }
   });
   const QuotaTree& q = s.quota();
+  for (const std::string& cls : kClasses) {
+    const ClassId c = q.FindClass(cls).value();
+    RC_ASSERT(q.Available(q.Find("research").value(), c).value().value() >= 0);
+    // The lending oracle (one flat cohort without quota of its own): a team keeps
+    // nominal - lending limit for itself; whatever the teams use beyond that comes out of what
+    // they lend together.
+    std::int64_t drawn = 0, lent = 0;
+    for (const std::string& team : teams) {
+      const ClassQuota limits = q.quota(q.Find(team).value(), c).value();
+      const std::int64_t kept =
+          limits.lending_limit ? std::max<std::int64_t>(0, (limits.nominal - *limits.lending_limit).value())
+                               : 0;
+      drawn += std::max<std::int64_t>(0, q.Usage(q.Find(team).value(), c).value().value() - kept);
+      lent += limits.nominal.value() - kept;
+    }
+    RC_ASSERT(drawn <= lent);
+  }
   for (const std::string& team : teams) {
     const QuotaNodeId t = q.Find(team).value();
     std::int64_t used = 0;
@@ -73,16 +92,55 @@ void CheckJobsAndQuota(const Scheduler& s, const std::vector<std::string>& teams
       const std::int64_t in_class = q.Usage(t, c).value().value();
       used += in_class;
       RC_ASSERT(q.Available(t, c).value().value() >= 0);
-      const ClassQuota limits = q.quota(t, c).value();  // every team has an entry (Teams())
-      RC_ASSERT(in_class <= limits.nominal.value() + limits.borrowing_limit->value());
+      const ClassQuota limits = q.quota(t, c).value();  // every team has an entry (RandomTeams())
+      if (limits.borrowing_limit)
+        RC_ASSERT(in_class <= limits.nominal.value() + limits.borrowing_limit->value());
     }
     RC_ASSERT(used == cost[t.value()]);
   }
 }
 
-// Every preemption stopped a preemptible job for a preemptor that now runs, by the rules.
+// Per running job, what it holds per GPU class: taken before a pass, so that the preemptions of
+// the pass can be checked against the quota state they started from.
+using Charges = std::map<std::uint64_t, std::map<std::uint64_t, std::int64_t>>;  // job -> class -> mGPU
+
+Charges ChargesOf(const Scheduler& s) {
+  Charges out;
+  s.ForEachJob([&](const Job& j) {
+    for (const Binding& b : j.bindings) out[j.id.value()][s.gpu(b.gpu).quota_class.value()] += b.cost.value();
+  });
+  return out;
+}
+
+// Team usage per class before the pass.
+std::map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t> TeamUsage(const Scheduler& s,
+                                                                          const Charges& charges) {
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t> out;
+  for (const auto& [job, per_class] : charges) {
+    for (const auto& [cls, amount] : per_class) out[{s.FindJob(JobId(job))->team.value(), cls}] += amount;
+  }
+  return out;
+}
+
+// Every preemption stopped a preemptible job for a preemptor that now runs, by the rules. With
+// `before` (the charges of the running jobs before the pass), a preemption across teams is
+// checked to be a reclaim. The check uses bounds that hold whatever order the pass worked in: the
+// victim's team may have been borrowing only if its usage before the pass plus everything it was
+// bound earlier in the pass exceeds its nominal; the preemptor's team is within its nominal only
+// if its usage before the pass minus what it lost to preemptions earlier in the pass, plus the
+// preemptor's own charge, fits its nominal.
 void CheckPreemptions(const Scheduler& s, const std::vector<Decision>& decisions,
-                      const std::map<std::uint64_t, JobId>& bound_before) {
+                      const std::map<std::uint64_t, JobId>& bound_before, const Charges* before = nullptr) {
+  const Charges after = before != nullptr ? ChargesOf(s) : Charges{};
+  auto usage = before != nullptr ? TeamUsage(s, *before) : decltype(TeamUsage(s, {})){};
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t> gained, lost;  // in this pass so far
+  std::set<std::uint64_t> unknown_gain;  // teams with a job bound and preempted again in this pass
+  auto charge_of = [&](JobId job) -> const std::map<std::uint64_t, std::int64_t>& {
+    static const std::map<std::uint64_t, std::int64_t> kNone;
+    if (const auto it = before->find(job.value()); it != before->end()) return it->second;
+    if (const auto it = after.find(job.value()); it != after.end()) return it->second;
+    return kNone;
+  };
   std::set<std::uint64_t> preempted;
   for (std::size_t i = 0; i < decisions.size(); ++i) {
     const Decision& d = decisions[i];
@@ -96,6 +154,28 @@ void CheckPreemptions(const Scheduler& s, const std::vector<Decision>& decisions
                       [&](const Decision& x) { return x.kind == Decision::Kind::kBind && x.job == d.by; }));
       RC_ASSERT((victim.team == by.team && victim.priority < by.priority) || victim.team != by.team);
       preempted.insert(d.job.value());
+      if (before == nullptr) continue;
+      const QuotaTree& q = s.quota();
+      for (const auto& [cls, amount] : charge_of(d.job)) {
+        if (victim.team != by.team) {
+          const std::pair key{victim.team.value(), cls};
+          const std::int64_t nominal = q.quota(victim.team, ClassId(cls))->nominal.value();
+          // The victim's team was borrowing (unless it gained a job this pass that was preempted
+          // again, whose charge is unknown afterwards).
+          if (!unknown_gain.contains(victim.team.value())) RC_ASSERT(usage[key] + gained[key] > nominal);
+          const std::pair own{by.team.value(), cls};
+          const std::int64_t own_nominal = q.quota(by.team, ClassId(cls))->nominal.value();
+          const auto& by_charge = charge_of(d.by);
+          const auto in_cls = by_charge.find(cls);
+          RC_ASSERT(usage[own] - lost[own] + (in_cls == by_charge.end() ? 0 : in_cls->second) <= own_nominal);
+        }
+        lost[{victim.team.value(), cls}] += amount;
+      }
+    }
+    if (d.kind == Decision::Kind::kBind && before != nullptr && !before->contains(d.job.value())) {
+      const Job& job = *s.FindJob(d.job);
+      if (!after.contains(d.job.value())) unknown_gain.insert(job.team.value());
+      for (const auto& [cls, amount] : charge_of(d.job)) gained[{job.team.value(), cls}] += amount;
     }
     if (d.kind == Decision::Kind::kDestroyInstance) {
       const auto it = bound_before.find(d.instance.value());
@@ -107,6 +187,26 @@ void CheckPreemptions(const Scheduler& s, const std::vector<Decision>& decisions
 
 void CheckIndexes(const Scheduler& s) {
   if (const Result<void> r = s.CheckIndexesForTest(); !r) RC_FAIL(r.error().message);
+}
+
+// Teams under one cohort "research" with random nominal quotas, borrowing limits (sometimes
+// none) and lending limits (sometimes none) in every class.
+QuotaTree RandomTeams(const std::vector<std::string>& teams) {
+  QuotaTree tree;
+  const QuotaNodeId cohort = tree.AddCohort("research").value();
+  for (const std::string& c : kClasses) (void)tree.AddClass(c);
+  for (const std::string& name : teams) {
+    const QuotaNodeId t = tree.AddTeam(name, cohort).value();
+    for (const std::string& c : kClasses) {
+      ClassQuota q{MilliGpu(*rc::gen::element<std::int64_t>(0, 1000, 2000, 3000))};
+      if (*rc::gen::inRange(0, 3) > 0)
+        q.borrowing_limit = MilliGpu(*rc::gen::element<std::int64_t>(0, 1000, 2000));
+      if (*rc::gen::inRange(0, 3) > 0)
+        q.lending_limit = MilliGpu(*rc::gen::element<std::int64_t>(0, 500, 1000, 2000));
+      RC_ASSERT(tree.SetQuota(t, tree.FindClass(c).value(), q).has_value());
+    }
+  }
+  return tree;
 }
 
 // Every non-empty legal layout of the model, computed once per model.
@@ -163,8 +263,8 @@ void ChangeLayout(Scheduler& s, GpuRef g, std::int64_t now) {
 }
 
 RC_GTEST_PROP(SchedulerProperty, InvariantsHoldAfterAnyEvents, ()) {
-  QuotaTree tree = Teams({{"a", 3000}, {"b", 2000}, {"c", 0}}, kClasses, 2000);
   const std::vector<std::string> teams{"a", "b", "c"};
+  QuotaTree tree = RandomTeams(teams);
   Scheduler s(std::move(tree),
               SchedulerOptions{.warm_idle_ms = 300'000,
                                .reserve_after_ms = *rc::gen::element<std::int64_t>(0, 600'000),
@@ -222,13 +322,14 @@ RC_GTEST_PROP(SchedulerProperty, InvariantsHoldAfterAnyEvents, ()) {
       for (const Instance& inst : s.gpu(g).instances) bound_before[inst.id.value()] = inst.job;
     }
     CheckIndexes(s);
+    const Charges charges = ChargesOf(s);
     const std::vector<Decision> decisions = s.Schedule(now);
     for (const Decision& d : decisions) {
       if (d.kind == Decision::Kind::kCreateInstance) RC_ASSERT(!closed.contains(d.gpu));
       if (d.kind == Decision::Kind::kCreateInstance || d.kind == Decision::Kind::kDestroyInstance)
         RC_ASSERT(s.gpu(d.gpu).base_mode != GpuMode::kStatic);
     }
-    CheckPreemptions(s, decisions, bound_before);
+    CheckPreemptions(s, decisions, bound_before, &charges);
     CheckLayouts(s);
     CheckJobsAndQuota(s, teams);
     CheckIndexes(s);
