@@ -203,16 +203,20 @@ TEST(QueueOrderTest, ManyJobsOfOneShapeArePlacedInOnePass) {
 
 // --- reservations -------------------------------------------------------------------------------
 
+// Also for a one-slice job marked same-node (the simulator makes every whole-GPU pod of a trace
+// one): a gang of one is a single job.
 TEST(ReservationTest, ABigJobIsNotStarvedBySmallOnes) {
-  for (const int max_reservations : {0, 4}) {
-    SCOPED_TRACE(max_reservations);
+  for (const auto& [max_reservations, same_node] : {std::pair{0, false}, {4, false}, {4, true}}) {
+    SCOPED_TRACE(fmt::format("max_reservations {} same_node {}", max_reservations, same_node));
     Scheduler s(Teams({{"nlp", 100000}}, {"A100-40GB"}),
                 SchedulerOptions{.reserve_after_ms = 1000, .max_reservations = max_reservations});
     ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
     std::vector<JobId> small;
     for (int i = 0; i < 7; ++i) small.push_back(s.Submit(SliceJob(s, "nlp", "1g.5gb", 0, 0)).value());
     s.Schedule(0);
-    const JobId big = s.Submit(SliceJob(s, "nlp", "7g.40gb", 0, 10)).value();
+    Job big_job = SliceJob(s, "nlp", "7g.40gb", 0, 10);
+    big_job.same_node = same_node;
+    const JobId big = s.Submit(big_job).value();
     s.Schedule(10);
     // Every second, one small job ends and a new one arrives.
     std::int64_t now = 2000;
