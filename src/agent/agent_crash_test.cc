@@ -1,7 +1,9 @@
-// Crash test with real processes: `gpuslice agent` is killed with SIGKILL while it runs a
-// workload, started again on the same state dir, and must neither duplicate the instance nor lose
-// or restart the workload.
+// Crash tests with real processes: `gpuslice agent` is killed with SIGKILL while it runs a
+// workload, and again and again in the middle of reconcile passes that create 28 MIG instances
+// and start 28 workloads; each time it is started again on the same state dir and must neither
+// duplicate an instance nor lose, orphan or start twice a workload.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +13,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -58,22 +62,12 @@ class AgentCrashTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  pid_t StartAgent(const std::string& log) {
+  pid_t StartAgent(const std::string& log, const std::string& gpus = "A100-SXM4-80GB:1") {
     const std::string bin = std::string(GPUSLICE_BINARY_DIR) + "/gpuslice";
-    std::vector<std::string> args = {bin,
-                                     "agent",
-                                     "--backend",
-                                     "sim",
-                                     "--sim-gpus",
-                                     "A100-SXM4-80GB:1",
-                                     "--sim-state",
-                                     dir_ + "/sim.json",
-                                     "--desired",
-                                     dir_ + "/desired.json",
-                                     "--state-dir",
-                                     dir_ + "/state",
-                                     "--interval-ms",
-                                     "50"};
+    std::vector<std::string> args = {
+        bin,           "agent",         "--backend",        "sim",       "--sim-gpus",
+        gpus,          "--sim-state",   dir_ + "/sim.json", "--desired", dir_ + "/desired.json",
+        "--state-dir", dir_ + "/state", "--interval-ms",    "50"};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -141,6 +135,126 @@ TEST_F(AgentCrashTest, KillNineThenRestartAdoptsWithoutDuplicates) {
   agents_.clear();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_EQ(::kill(pid, 0), 0);
+}
+
+// Every process whose environment carries GPUSLICE_JOB_ID=<prefix>…, by pid: the workloads of
+// this test, wherever they came from (a duplicate start or an orphan shows up here too).
+std::map<int, std::string> ProcessesOfJobs(const std::string& prefix) {
+  std::map<int, std::string> out;
+  const std::string needle = "GPUSLICE_JOB_ID=" + prefix;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string env = Slurp(entry.path().string() + "/environ");
+    for (std::size_t at = 0; at < env.size();) {
+      const std::size_t end = env.find('\0', at);
+      const std::string var = env.substr(at, end == std::string::npos ? std::string::npos : end - at);
+      if (var.rfind(needle, 0) == 0)
+        out[std::stoi(name)] = var.substr(std::string("GPUSLICE_JOB_ID=").size());
+      if (end == std::string::npos) break;
+      at = end + 1;
+    }
+  }
+  return out;
+}
+
+TEST_F(AgentCrashTest, KillNineInTheMiddleOfReconcilesConvergesWithoutDuplicatesOrOrphans) {
+  constexpr int kGpus = 4, kPerGpu = 7, kTotal = kGpus * kPerGpu;  // 7 x 1g.10gb fill an A100-80GB
+  const std::string prefix = "mid-" + std::to_string(::getpid()) + "-";
+  std::string instances, workloads;
+  for (int g = 0; g < kGpus; ++g) {
+    for (int i = 0; i < kPerGpu; ++i) {
+      const std::string key = fmt::format("k{}-{}", g, i);
+      instances += fmt::format(R"({}{{"gpu_index": {}, "profile": "1g.10gb", "start": {}, "key": "{}"}})",
+                               instances.empty() ? "" : ",", g, i, key);
+      workloads += fmt::format(
+          R"({}{{"job_id": "{}{}", "instance_keys": ["{}"], "grace_period_ms": 100,
+              "argv": ["sh", "-c", "echo $GPUSLICE_JOB_ID >> {}/started; exec sleep 60"]}})",
+          workloads.empty() ? "" : ",", prefix, key, key, dir_);
+    }
+  }
+  std::ofstream(dir_ + "/desired.json") << fmt::format(
+      R"({{"node": "n1", "generation": 7, "instances": [{}], "workloads": [{}]}})", instances, workloads);
+  const std::string gpus = fmt::format("A100-SXM4-80GB:{}", kGpus);
+  auto created = [&] {
+    auto sim = gpu::SimBackend::Open({.state_file = dir_ + "/sim.json", .read_only = true});
+    int n = 0;
+    for (int g = 0; sim && g < kGpus; ++g) {
+      if (auto in = (*sim)->Instances(g); in) n += static_cast<int>(in->size());
+    }
+    return n;
+  };
+  auto started = [&] {
+    std::istringstream lines(Slurp(dir_ + "/started"));
+    int n = 0;
+    for (std::string line; std::getline(lines, line);) ++n;
+    return n;
+  };
+  // Kill points: part of the instances created, then part of the workloads started. Wherever
+  // the kill lands, the checks below must hold.
+  const std::vector<std::pair<int, int>> kill_at = {{3, 0}, {12, 0}, {21, 0}, {kTotal, 4}, {kTotal, 16}};
+  int round = 0;
+  for (const auto& [want_created, want_started] : kill_at) {
+    const pid_t agent = StartAgent(fmt::format("{}/agent-{}.log", dir_, round++), gpus);
+    for (int i = 0; i < 20'000 && (created() < want_created || started() < want_started); ++i)
+      std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(::kill(agent, SIGKILL), 0);
+    ASSERT_EQ(::waitpid(agent, nullptr, 0), agent);
+    agents_.clear();
+  }
+  std::filesystem::remove(dir_ + "/state/actual.json");
+  const pid_t last = StartAgent(dir_ + "/agent-final.log", gpus);
+  (void)last;
+  std::optional<api::ActualNodeState> converged;
+  std::string not_running;  // for the failure message
+  for (int i = 0; i < 3000 && !converged; ++i) {
+    auto actual = api::ParseActualNodeState(Slurp(dir_ + "/state/actual.json"));
+    not_running.clear();
+    for (const api::ActualWorkload& w : actual ? actual->workloads : std::vector<api::ActualWorkload>{}) {
+      if (w.state != api::WorkloadState::kRunning)
+        not_running += fmt::format("\n{}: {} {}", w.job_id, api::WorkloadStateName(w.state), w.message);
+    }
+    if (actual && actual->generation_applied == 7 && actual->workloads.size() == kTotal &&
+        std::all_of(actual->workloads.begin(), actual->workloads.end(),
+                    [](const api::ActualWorkload& w) { return w.state == api::WorkloadState::kRunning; }))
+      converged = std::move(*actual);
+    else
+      std::this_thread::sleep_for(10ms);
+  }
+  const std::map<int, std::string> procs = ProcessesOfJobs(prefix);
+  for (const auto& [pid, job] : procs) workloads_.push_back(pid);  // cleaned up in TearDown
+  ASSERT_TRUE(converged) << not_running << "\n" << Slurp(dir_ + "/agent-final.log");
+
+  // The hardware: exactly the desired instances, once each.
+  auto sim = gpu::SimBackend::Open({.state_file = dir_ + "/sim.json", .read_only = true});
+  ASSERT_TRUE(sim);
+  for (int g = 0; g < kGpus; ++g) {
+    std::set<int> starts;
+    for (const gpu::Instance& in : (*sim)->Instances(g).value()) {
+      EXPECT_EQ(in.profile, "1g.10gb");
+      EXPECT_TRUE(starts.insert(in.placement.start).second) << "GPU " << g << " start " << in.placement.start;
+    }
+    EXPECT_EQ(starts.size(), static_cast<std::size_t>(kPerGpu)) << "GPU " << g;
+  }
+  // The workloads: each started exactly once, running as the pid the agent reports, and no
+  // process of this test's jobs that the agent does not know (an orphan or a duplicate).
+  std::map<std::string, int> starts_per_job;
+  {
+    std::istringstream lines(Slurp(dir_ + "/started"));
+    for (std::string line; std::getline(lines, line);) ++starts_per_job[line];
+  }
+  EXPECT_EQ(starts_per_job.size(), static_cast<std::size_t>(kTotal));
+  for (const auto& [job, n] : starts_per_job) EXPECT_EQ(n, 1) << job << " started " << n << " times";
+  std::set<int> reported;
+  for (const api::ActualWorkload& w : converged->workloads) {
+    ASSERT_TRUE(w.pid) << w.job_id;
+    reported.insert(static_cast<int>(*w.pid));
+    const auto it = procs.find(static_cast<int>(*w.pid));
+    EXPECT_TRUE(it != procs.end() && it->second == w.job_id) << w.job_id << " pid " << *w.pid;
+  }
+  for (const auto& [pid, job] : procs)
+    EXPECT_TRUE(reported.contains(pid)) << "unknown process " << pid << " of " << job;
 }
 
 #ifdef GPUSLICE_FAKE_NVML_PATH

@@ -98,6 +98,7 @@ void ArrangeFds(const Prepared& p, int sock) {
   do n = ::read(sock, &go, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(126);  // the agent went away before recording us: run nothing
+  if (!r.gate_marker.empty()) ::unlink(r.gate_marker.c_str());  // from here on the workload may run
   if (r.cgroup_procs_fd >= 0 && ::write(r.cgroup_procs_fd, "0", 1) != 1)
     SendReport(sock, Step::kCgroup, errno, false);
   ArrangeFds(p, sock);
@@ -210,6 +211,11 @@ Result<Spawned> Spawn(const SpawnRequest& request,
   }
   p.devnull = devnull.get();
   UniqueFd parent_end(sv[0]), child_end(sv[1]);
+  if (!request.gate_marker.empty()) {
+    UniqueFd marker(::open(request.gate_marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!marker.valid())
+      return Fail(ErrorCode::kUnavailable, "cannot create {}: {}", request.gate_marker, std::strerror(errno));
+  }
   const pid_t pid = ::fork();
   if (pid < 0) return Fail(ErrorCode::kUnavailable, "fork: {}", std::strerror(errno));
   if (pid == 0) {

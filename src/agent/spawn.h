@@ -7,7 +7,10 @@
 //
 // Start gate: after fork the child waits until the parent has recorded (pid, start time)
 // durably (`on_forked`), and runs nothing of the workload before. If the agent dies in between,
-// the child sees the gate close and exits: a workload never runs unrecorded.
+// the child sees the gate close and exits: a workload never runs unrecorded. With a
+// `gate_marker`, the file is created before fork and the child removes it as it passes the gate:
+// a recorded process that is gone while its marker is still there never ran anything, so a
+// restarted agent may start it again without running the workload twice.
 //
 // Failures in the child (chdir, setuid, exec) come back over a close-on-exec socket: end of
 // file means exec succeeded. Joining the cgroup is not fatal: it comes back as a warning.
@@ -50,6 +53,7 @@ struct SpawnRequest {
   int stdout_fd = -1;               // becomes fd 1 and 2
   int keeper_fd = -1;               // becomes fd 3 (see log_pipe.h); -1: none
   int cgroup_procs_fd = -1;         // the child writes itself here; -1: none
+  std::string gate_marker;          // created before fork, removed by the child at the gate; "": none
 };
 
 struct Spawned {

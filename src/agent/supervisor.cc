@@ -119,6 +119,15 @@ Result<void> Supervisor::Recover() {
     if (e.rec.state == WorkloadState::kRunning) {
       if (!same_boot) {
         Finish(e, std::nullopt, std::nullopt, "the node restarted while the process ran");
+      } else if (::access(GateMarkerOf(e.rec).c_str(), F_OK) == 0) {
+        // Recorded, but the agent died before opening the start gate: the process ran nothing
+        // and exits (or has exited) on its own. Start it again, as the same run.
+        if (IsSameProcess(e.rec.pid, e.rec.start_ticks)) ::kill(e.rec.pid, SIGKILL);
+        ::unlink(GateMarkerOf(e.rec).c_str());
+        e.rec.state = WorkloadState::kStarting;
+        e.rec.pid = 0;
+        e.resume_start = true;
+        e.restart_at = now;
       } else if (IsSameProcess(e.rec.pid, e.rec.start_ticks)) {
         Adopt(e);
       } else {
@@ -329,7 +338,7 @@ void Supervisor::ScheduleRestart(Entry& e, std::string_view after) {
 
 void Supervisor::Relaunch(Entry& e) {
   e.restart_at.reset();
-  ++e.rec.restarts;
+  if (!std::exchange(e.resume_start, false)) ++e.rec.restarts;
   e.started = clock_.MonoNow();
   if (auto r = Launch(e); !r) {
     e.rec.state = WorkloadState::kFailed;

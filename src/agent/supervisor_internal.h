@@ -24,7 +24,13 @@ struct Supervisor::Entry {
   Clock::MonoTime started{};
   std::optional<Clock::MonoTime> kill_at;
   std::optional<Clock::MonoTime> restart_at;
+  bool resume_start = false;  // the next launch finishes a start the last agent could not (no restart)
 };
+
+// The start-gate marker of a workload's process (spawn.h): next to its log pipe.
+inline std::string GateMarkerOf(const WorkloadRecord& rec) {
+  return rec.fifo_path + ".gate";
+}
 
 // Checks what Start needs beyond the wire format's rules. Errors: kInvalidArgument.
 Result<void> ValidateSpec(const WorkloadSpec& spec);

@@ -136,6 +136,7 @@ Result<void> Supervisor::Launch(Entry& e) {
                                      CgroupLimits{rec.spec.cpu_millicores, rec.spec.memory_mib});
   req.stdout_fd = ends.write_end.get();
   req.keeper_fd = ends.keeper.get();
+  req.gate_marker = GateMarkerOf(rec);
   req.cgroup_procs_fd = cg.procs.get();
 
   auto spawned = Spawn(req, [&](pid_t pid, std::uint64_t start_ticks) {
@@ -148,6 +149,7 @@ Result<void> Supervisor::Launch(Entry& e) {
     return Save();
   });
   if (!spawned) {
+    ::unlink(req.gate_marker.c_str());
     pipe->Remove();
     RemoveCgroup(cg.path);
     rec.pid = 0;

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/prctl.h>
 
+#include <fstream>
+
 #include "agent/supervisor.h"
 #include "agent/supervisor_state.h"
 #include "agent/supervisor_testing.h"
@@ -152,6 +154,47 @@ TEST_F(SupervisorRecoveryTest, RestartableWorkloadThatEndedUnseenIsRestarted) {
   EXPECT_EQ(sup.Get("unseen-svc")->state, WorkloadState::kRunning);
   Track("unseen-svc");
   EXPECT_EQ(CountJobProcesses("unseen-svc"), 1);
+}
+
+// The agent recorded the process, then died before opening its start gate: the process ran
+// nothing (its gate marker is still there), so the next supervisor starts it as the same run,
+// once, without calling it a restart or an exit.
+TEST_F(SupervisorRecoveryTest, ProcessRecordedButNeverStartedIsStartedOnce) {
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(126);  // what a child does when the gate closes
+  int status = 0;
+  ASSERT_EQ(::waitpid(gone, &status, 0), gone);
+  WorkloadRecord r;
+  r.spec = Spec("gated", {"sleep", "30"});
+  r.state = WorkloadState::kRunning;
+  r.pid = gone;
+  r.start_ticks = 1;
+  r.log_path = options_.log_dir + "/gated.log";
+  r.fifo_path = options_.state_dir + "/pipes/gated.fifo";
+  fs::create_directories(options_.state_dir + "/pipes");
+  std::ofstream(r.fifo_path + ".gate").flush();
+  ASSERT_TRUE(WriteFileAtomically(options_.state_dir + "/supervisor-state.json",
+                                  EncodeSupervisorState({ReadBootId(), {r}})));
+
+  Supervisor& sup = Open(real_clock_);
+  EXPECT_EQ(sup.Get("gated")->state, WorkloadState::kStarting);
+  ASSERT_TRUE(sup.Poll());
+  const WorkloadStatus st = *sup.Get("gated");
+  EXPECT_EQ(st.state, WorkloadState::kRunning);
+  EXPECT_EQ(st.restarts, 0);
+  Track("gated");
+  EXPECT_EQ(CountJobProcesses("gated"), 1);
+  EXPECT_FALSE(fs::exists(r.fifo_path + ".gate"));  // removed by the new process at its gate
+
+  // Without the marker the same record means the process ran and ended unseen: never rerun.
+  sup_.reset();
+  r.spec.job_id = "ran";
+  r.log_path = options_.log_dir + "/ran.log";
+  r.fifo_path = options_.state_dir + "/pipes/ran.fifo";
+  ASSERT_TRUE(WriteFileAtomically(options_.state_dir + "/supervisor-state.json",
+                                  EncodeSupervisorState({ReadBootId(), {r}})));
+  EXPECT_EQ(Open(real_clock_).Get("ran")->state, WorkloadState::kExited);
+  EXPECT_EQ(CountJobProcesses("ran"), 0);
 }
 
 TEST_F(SupervisorRecoveryTest, CleanRestartInTheSameProcessReadopts) {
