@@ -285,6 +285,12 @@ int AgentLoop::Run() {
     Log(agent::LogLevel::kError, "--interval-ms must be at least 1");
     return kExitUsage;
   }
+  if (o_.usage_period_ms < 0 || o_.log_max_mib < 1 || o_.log_max_mib > 1 << 20 || o_.log_keep < 0 ||
+      o_.log_keep > 1000) {
+    Log(agent::LogLevel::kError,
+        "--usage-period-ms must be >= 0, --log-max-mib 1..1048576 and --log-keep 0..1000");
+    return kExitUsage;
+  }
   auto backend = OpenBackend(o_);
   if (!backend) {
     Log(agent::LogLevel::kError, backend.error().error.message);
@@ -295,7 +301,12 @@ int AgentLoop::Run() {
                : kExitUnavailable;
   }
   backend_ = std::move(*backend);
-  auto sup = agent::Supervisor::Open({.state_dir = o_.state_dir, .log_dir = o_.state_dir + "/logs"}, clock_);
+  auto sup = agent::Supervisor::Open(
+      {.state_dir = o_.state_dir,
+       .log_dir = o_.state_dir + "/logs",
+       .log_rotation = {.max_bytes = std::int64_t{o_.log_max_mib} << 20, .keep = o_.log_keep},
+       .cgroup_parent = o_.cgroup_parent},
+      clock_);
   if (!sup) {
     Log(agent::LogLevel::kError, "state dir " + o_.state_dir + ": " + sup.error().message);
     return kExitUnavailable;
@@ -307,6 +318,7 @@ int AgentLoop::Run() {
       *backend_, *sup_, clock_,
       agent::ReconcilerOptions{.manage_mig = manage_mig,
                                .read_only = o_.read_only,
+                               .usage_period = std::chrono::milliseconds(o_.usage_period_ms),
                                .log = [this](agent::LogLevel l, std::string_view m) { Log(l, m); }});
   for (const agent::WorkloadStatus& s : sup_->List()) {
     if (s.adopted)
@@ -391,6 +403,14 @@ void AddAgentCommand(CLI::App& app, int* exit_code) {
       "--node", opts->node,
       "This node's name (--server; default: the host name); with --desired: refuse other nodes' states");
   cmd->add_option("--interval-ms", opts->interval_ms, "Reconcile interval in ms (default 1000)");
+  cmd->add_option("--usage-period-ms", opts->usage_period_ms,
+                  "Sample each MIG instance's memory/activity/processes at most this often (default "
+                  "10000; 0: every pass)");
+  cmd->add_option("--cgroup-parent", opts->cgroup_parent,
+                  "cgroup v2 directory delegated to the agent; workloads' CPU/memory limits are enforced "
+                  "in child cgroups there (default: limits not enforced)");
+  cmd->add_option("--log-max-mib", opts->log_max_mib, "Rotate a workload's log at this size (default 16)");
+  cmd->add_option("--log-keep", opts->log_keep, "Rotated log files kept per workload (default 3)");
   cmd->add_flag("--once", opts->once, "One pass, then exit (0 converged, 1 not)");
   cmd->add_flag("--read-only", opts->read_only, "Change nothing: only report");
   cmd->add_flag("--manage-mig", opts->manage_mig, "nvml: allow creating and destroying MIG instances");

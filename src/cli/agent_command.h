@@ -3,7 +3,8 @@
 //   gpuslice agent --backend sim|nvml [--sim-gpus SPEC] [--sim-state FILE]
 //                  (--desired FILE | --server URL --token NODE_TOKEN [--node NAME])
 //                  --state-dir DIR [--actual FILE] [--interval-ms N] [--once] [--read-only]
-//                  [--manage-mig] [--node NAME]
+//                  [--manage-mig] [--node NAME] [--usage-period-ms N] [--cgroup-parent DIR]
+//                  [--log-max-mib N] [--log-keep N] [--stop-workloads-on-exit]
 //
 // Every interval, and as soon as the desired-state file's mtime or size changes, it re-reads the
 // desired state (docs/agent-desired-state.md), runs one Reconciler pass (reconciler.h), polls the
@@ -16,6 +17,13 @@
 // read-only unless --manage-mig is given ("gpuslice never changes MIG state nobody told it to"):
 // it then runs workloads on the instances it finds but creates and destroys none. --read-only
 // changes nothing at all (no instances, no workload starts or stops); it only reports.
+//
+// Workloads: output goes to DIR/logs/<job>.log, rotated at --log-max-mib with --log-keep older
+// files. CPU and memory limits are enforced only with --cgroup-parent, a cgroup v2 directory
+// delegated to the agent (systemd Delegate=yes); without it, or where the host does not allow it,
+// a workload with limits runs without them and its status says why. Each MIG instance's usage
+// (memory, activity, processes) is sampled at most every --usage-period-ms (and when its
+// processes change), within reconcile passes.
 //
 // With --server, the agent registers the node (its GPUs as the backend reports them), long-polls
 // its desired state from the server (cli/agent_server_link.h) and posts every changed actual
@@ -48,6 +56,10 @@ struct AgentOptions {
   std::string actual;     // default: state_dir/actual.json
   std::string node;       // when set, documents for another node are refused (kept: the last good one)
   int interval_ms = 1000;
+  int usage_period_ms = 10'000;  // how old an instance's usage sample may get; 0: every pass
+  std::string cgroup_parent;     // cgroup v2 parent for per-workload limits; empty: none
+  int log_max_mib = 16;          // rotate a workload's log at this size
+  int log_keep = 3;              // rotated files kept
   bool once = false;
   bool read_only = false;
   bool manage_mig = false;              // nvml only: allow creating/destroying instances
