@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -113,6 +116,7 @@ class AgentLoop {
   std::string last_error_;
   std::vector<std::string> last_blocked_;  // of the desired file, logged once until it changes
   std::unique_ptr<ServerLink> link_;       // --server: desired states come from the server
+  agent::UniqueFd desired_watch_;  // --desired: inotify on its directory, so a change wakes the loop at once
   Result<void> Connect();
 
   // --server: each supervised workload's output, shipped to the server as one stream.
@@ -267,9 +271,15 @@ void AgentLoop::Wait(Clock::MonoTime until) {
     if (auto d = sup_->NextDeadline(); d) timeout = std::min<Clock::MonoTime::duration>(timeout, *d - now);
     std::vector<pollfd> fds;
     for (int fd : sup_->WaitFds()) fds.push_back({.fd = fd, .events = POLLIN, .revents = 0});
+    if (desired_watch_.valid()) fds.push_back({.fd = desired_watch_.get(), .events = POLLIN, .revents = 0});
     if (link_) fds.push_back({.fd = link_->wake_fd(), .events = POLLIN, .revents = 0});
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
     ::poll(fds.data(), fds.size(), static_cast<int>(std::max<std::int64_t>(ms, 0)));
+    if (desired_watch_.valid()) {  // drain; the stamp below decides whether the file changed
+      alignas(inotify_event) char buf[4096];
+      while (::read(desired_watch_.get(), buf, sizeof buf) > 0) {
+      }
+    }
     if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
     if (link_ && clock_.MonoNow() - last_ship_ >= kShipPeriod) ShipLogs();
     if (link_ && !fds.empty() && (fds.back().revents & POLLIN) != 0) {
@@ -337,6 +347,15 @@ int AgentLoop::Run() {
       Log(agent::LogLevel::kError, r.error().message);
       return kExitUnavailable;
     }
+  }
+  if (!o_.desired.empty()) {
+    // Editors and tools replace the file (rename) or rewrite it: watch the directory. Without
+    // inotify the loop still looks at the file's stamp every kWatchPeriodMs.
+    desired_watch_.Reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    const std::filesystem::path dir = std::filesystem::absolute(o_.desired).parent_path();
+    if (desired_watch_.valid() &&
+        ::inotify_add_watch(desired_watch_.get(), dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0)
+      desired_watch_.Reset();
   }
   InstallSignalHandlers();
   const std::chrono::milliseconds interval(o_.interval_ms);
