@@ -207,7 +207,10 @@ class Scheduler {
   bool EvictForQuota(const Job& job, const QuotaRequest& request, const std::vector<Victim>& candidates,
                      const ModelState& m, Tentative& t);
   std::optional<std::pair<GpuRef, std::vector<JobId>>> GeometryVictims(
-      const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates) const;
+      const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates,
+      const std::vector<GpuRef>* only = nullptr) const;
+  bool PreemptOnOneNode(Job& job, ModelState& m, int profile, const std::vector<Victim>& candidates,
+                        std::int64_t now_ms, Tentative& t);
   bool QuotaFits(const Job& job, const QuotaRequest& request) const;
   void Evict(JobId victim, Tentative& t);
   void Unevict(Tentative& t);

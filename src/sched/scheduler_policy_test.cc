@@ -126,6 +126,39 @@ TEST(PreemptionTest, ASameNodeJobReportsItsVictims) {
                                       "bind job 2"}));
 }
 
+// A same-node gang preempts on one node: the one where every slice can be made to fit.
+TEST(PreemptionTest, ASameNodeGangPreemptsOnTheNodeWhereItFits) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  ASSERT_TRUE(s.AddNode("n2", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  // n1: a non-preemptible 4g and a preemptible 3g (room for one 3g at most); n2: a preemptible
+  // 7g (room for two 3g once it is gone).
+  const std::vector<JobId> running =
+      Fill(s, {SliceJob(s, "nlp", "4g.20gb", 1), Preemptible(SliceJob(s, "nlp", "3g.20gb", 1)),
+               Preemptible(SliceJob(s, "nlp", "7g.40gb", 1))});
+  ASSERT_EQ(s.node(s.gpu(s.FindJob(running[2])->bindings[0].gpu).node).name, "n2");
+  Job gang = SliceJob(s, "nlp", "3g.20gb", 5, 10);
+  gang.count = 2;
+  gang.same_node = true;
+  const JobId g = s.Submit(gang).value();
+  const std::vector<Decision> d = s.Schedule(20);
+  ASSERT_EQ(s.FindJob(g)->state, JobState::kRunning);
+  for (const Binding& b : s.FindJob(g)->bindings) EXPECT_EQ(s.node(s.gpu(b.gpu).node).name, "n2");
+  EXPECT_EQ(s.FindJob(running[2])->state, JobState::kPending);  // the 7g on n2
+  EXPECT_EQ(s.FindJob(running[1])->state, JobState::kRunning);  // n1's 3g: stopping it would not do
+  EXPECT_EQ(
+      std::count_if(d.begin(), d.end(), [](const Decision& x) { return x.kind == Decision::Kind::kPreempt; }),
+      1);
+  // A same-node gang of three fits on no node, whatever is stopped: nothing is.
+  Job big = SliceJob(s, "nlp", "3g.20gb", 9, 30);
+  big.count = 3;
+  big.same_node = true;
+  const JobId b = s.Submit(big).value();
+  for (const Decision& x : s.Schedule(40)) EXPECT_NE(x.kind, Decision::Kind::kPreempt);
+  EXPECT_EQ(s.FindJob(b)->state, JobState::kPending);
+  EXPECT_EQ(s.FindJob(g)->state, JobState::kRunning);
+}
+
 TEST(PreemptionTest, AGangPreemptsSliceBySliceOrNotAtAll) {
   Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
   ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 2, GpuMode::kDynamic));

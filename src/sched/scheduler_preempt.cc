@@ -12,7 +12,8 @@
 // Candidates are taken in Kueue's order: reclaim before priority, lower priority first, most
 // recently started first, then id.
 //
-// Steps (single jobs and any-node gangs; same-node gangs do not preempt yet):
+// Steps (same-node gangs take steps 2 and 3 node by node, and win on the first node where every
+// slice fits):
 //   1. quota: if the job's quota does not fit, evict candidates greedily (skipping reclaim
 //      candidates whose team no longer borrows) until it fits, then drop every victim that is
 //      not needed (Kueue's minimisation pass, last to first);
@@ -165,7 +166,8 @@ bool Scheduler::EvictForQuota(const Job& job, const QuotaRequest& request,
 // whole GPU, profile < 0) fits, chosen by (highest victim priority, number of victims, their
 // cost, GPU, start). nullopt when no such set exists.
 std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
-    const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates) const {
+    const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates,
+    const std::vector<GpuRef>* only) const {
   std::map<std::uint64_t, const Victim*> open;
   for (const Victim& v : candidates) {
     if (jobs_.at(v.job.value()).state == JobState::kRunning) open[v.job.value()] = &v;
@@ -179,7 +181,7 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
     pick = std::make_pair(std::get<3>(s), std::vector<JobId>{});
     for (const auto& [id, v] : hit) pick->second.push_back(v->job);
   };
-  for (GpuRef ref : m.gpus) {
+  for (GpuRef ref : only != nullptr ? *only : m.gpus) {
     const Gpu& gpu = gpus_[ref];
     if (gpu.removed || ReservedForOther(ref, job.id)) continue;
     if (profile < 0) {  // a whole GPU in whole mode held by a candidate
@@ -228,9 +230,49 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
   return pick;
 }
 
+// A same-node gang, node by node: on each node of the model, slice by slice, the normal placement
+// else the cheapest geometry victims on that node's GPUs; the first node where every slice fits
+// wins, and a node that fails is undone before the next is tried.
+bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const std::vector<Victim>& candidates,
+                                 std::int64_t now_ms, Tentative& t) {
+  for (const Node& node : nodes_) {
+    std::vector<GpuRef> here;
+    for (GpuRef ref : node.gpus) {
+      if (model_of_gpu_[ref] == m.index) here.push_back(ref);
+    }
+    if (here.empty()) continue;
+    Tentative sub{t.job, t.cost};
+    sub.now_ms = now_ms;
+    bool ok = true;
+    for (int i = 0; ok && i < job.count; ++i) {
+      if (PlaceSlice(job, m, profile, &here, now_ms, sub)) continue;
+      const auto pick = GeometryVictims(job, m, profile, candidates, &here);
+      if (!pick) {
+        ok = false;
+        break;
+      }
+      for (JobId v : pick->second) Evict(v, sub);
+      const std::vector<GpuRef> one{pick->first};
+      ok = PlaceSlice(job, m, profile, &one, now_ms, sub);
+    }
+    if (ok) {  // keep the quota evictions already in `t`, and add this node's work after them
+      auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+      append(t.decisions, sub.decisions);
+      append(t.bindings, sub.bindings);
+      append(t.created, sub.created);
+      append(t.reused, sub.reused);
+      append(t.destroyed, sub.destroyed);
+      append(t.wholes, sub.wholes);
+      append(t.evicted, sub.evicted);
+      return true;
+    }
+    Rollback(sub);
+  }
+  return false;
+}
+
 bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms,
                            PassCache& cache, Tentative& t) {
-  if (job.same_node && job.count > 1) return false;
   const auto memo = std::make_tuple(job.team.value(), job.priority, m.index, profile);
   if (cache.no_victims.contains(memo)) return false;
   const std::vector<Victim> candidates = VictimCandidates(job, m, cost);
@@ -241,8 +283,11 @@ bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, 
   t.now_ms = now_ms;
   const QuotaRequest request{{m.quota_class, MilliGpu(cost.value() * job.count)}};
   bool ok = EvictForQuota(job, request, candidates, m, t);
+  if (ok && job.same_node && job.count > 1) {
+    ok = PreemptOnOneNode(job, m, profile, candidates, now_ms, t);
+  }
   // Slice by slice: the normal placement, else the cheapest geometry victims for this slice.
-  for (int i = 0; ok && i < job.count; ++i) {
+  for (int i = 0; ok && !(job.same_node && job.count > 1) && i < job.count; ++i) {
     if (PlaceSlice(job, m, profile, nullptr, now_ms, t)) continue;
     const auto pick = GeometryVictims(job, m, profile, candidates);
     if (!pick) {
