@@ -415,8 +415,10 @@ TEST_F(ReconcilerTest, AWholeGpuWorkloadDoesNotKeepInstancesAlive) {
   EXPECT_EQ(sup_->Get("rec-whole-inst")->state, api::WorkloadState::kRunning);
 }
 
+// GPU 0 is an H100, where NVML measures an instance's activity (GPM); GPU 1 an A100, where it
+// cannot, which the report says.
 TEST_F(ReconcilerTest, ReportsTheUsageOfEveryInstance) {
-  Open();
+  Open("H100-80GB:1,A100-SXM4-80GB:1");
   desired_.instances = {{0, "3g.40gb", 4, "k-a"}, {0, "1g.10gb", 0, "k-b"}, {1, "7g.80gb", 0, "k-c"}};
   ASSERT_EQ(Pass().created, 3);
   const int gi = Instances(0)[1].gpu_instance_id;  // the 3g.40gb, by start
@@ -431,7 +433,7 @@ TEST_F(ReconcilerTest, ReportsTheUsageOfEveryInstance) {
   EXPECT_TRUE(a->busy);
   EXPECT_EQ(a->processes, 2);
   EXPECT_EQ(a->memory_used_mib, 3072);
-  EXPECT_EQ(a->memory_total_mib, 40192);  // 3g.40gb on an A100-80GB: 39.25 GiB
+  EXPECT_EQ(a->memory_total_mib, 40448);  // 3g.40gb on an H100-80GB: 39.50 GiB
   EXPECT_EQ(a->activity_percent, 65);
   EXPECT_EQ(a->usage_message, "");
   const api::ActualInstance* b = FindKey(r.actual, "k-b");
@@ -439,11 +441,13 @@ TEST_F(ReconcilerTest, ReportsTheUsageOfEveryInstance) {
   EXPECT_FALSE(b->busy);
   EXPECT_EQ(b->processes, 0);
   EXPECT_EQ(b->memory_used_mib, 0);
-  EXPECT_EQ(b->memory_total_mib, 9728);  // 1g.10gb: 9.5 GiB
+  EXPECT_EQ(b->memory_total_mib, 9984);  // 1g.10gb on an H100-80GB: 9.75 GiB
   EXPECT_EQ(b->activity_percent, 0);
   const api::ActualInstance* c = FindKey(r.actual, "k-c");
   ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->memory_total_mib, 80640);  // 7g.80gb: 78.75 GiB
+  EXPECT_EQ(c->memory_total_mib, 80640);  // 7g.80gb on an A100-80GB: 78.75 GiB
+  EXPECT_FALSE(c->activity_percent);
+  EXPECT_EQ(c->usage_message, gpu::kNoMigActivityNote);
   // The report survives the wire with its usage.
   auto back = api::ParseActualNodeState(api::ToJson(r.actual).dump());
   ASSERT_TRUE(back) << back.error().message;
@@ -513,7 +517,7 @@ TEST_F(ReconcilerTest, UsagePeriodZeroSamplesEveryPass) {
 }
 
 TEST_F(ReconcilerTest, AUsageErrorLeavesOnlyThatInstanceWithoutUsage) {
-  Open("A100-SXM4-80GB:1");
+  Open("H100-80GB:1");  // activity is measured there, so a good instance's message is empty
   UsageProbeBackend probe(*backend_);
   rec_ = std::make_unique<Reconciler>(probe, *sup_, clock_, ReconcilerOptions{});
   desired_.instances = {{0, "1g.10gb", 0, "k-a"}, {0, "1g.10gb", 1, "k-b"}};
@@ -533,7 +537,7 @@ TEST_F(ReconcilerTest, AUsageErrorLeavesOnlyThatInstanceWithoutUsage) {
   EXPECT_THAT(bad->usage_message, HasSubstr("injected usage failure"));
   const api::ActualInstance* good = FindKey(r.actual, "k-a");
   ASSERT_NE(good, nullptr);
-  EXPECT_EQ(good->memory_total_mib, 9728);
+  EXPECT_EQ(good->memory_total_mib, 9984);  // 1g.10gb on an H100-80GB: 9.75 GiB
   EXPECT_EQ(good->usage_message, "");
 }
 

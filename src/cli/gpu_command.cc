@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
 
 #include "cli/client_commands.h"
 #include "cli/table.h"
@@ -173,6 +177,26 @@ json GpuJson(GpuBackend& b, const gpu::GpuInfo& g) {
   return j;
 }
 
+// Activity from GPM (NvmlBackend on Hopper and later) is measured between two samples >= 100 ms
+// apart, and inspect runs once: a first Usage of every instance takes the first samples, and one
+// wait covers them all, so the report's Usage calls measure. Backends that answer at once (the
+// sim) or cannot measure (Ampere) ask for no wait, and none is made.
+void StartActivityMeasurement(GpuBackend& b, const std::vector<gpu::GpuInfo>& gpus) {
+  constexpr std::chrono::milliseconds kMaxWait{1000};  // whatever a backend asks for
+  constexpr std::chrono::milliseconds kMargin{10};     // a sleep is no exact clock
+  std::chrono::milliseconds wait{0};
+  for (const gpu::GpuInfo& g : gpus) {
+    if (!g.mig_capable || !g.mig.current || g.health.state == gpu::HealthState::kLost) continue;
+    GpuResult<std::vector<gpu::Instance>> all = b.Instances(g.index);
+    if (!all) continue;  // the report says why
+    for (const gpu::Instance& in : *all) {
+      if (GpuResult<gpu::InstanceUsage> u = b.Usage(g.index, in.gpu_instance_id); u)
+        wait = std::max(wait, u->activity_retry_after);
+    }
+  }
+  if (wait > std::chrono::milliseconds(0)) std::this_thread::sleep_for(std::min(wait, kMaxWait) + kMargin);
+}
+
 std::string Mib(const json& v) {
   return v.is_number() ? FormatMemory(MiB(v.get<std::int64_t>())) : "?";
 }
@@ -240,6 +264,7 @@ int RunGpuInspect(const GpuInspectOptions& o, std::ostream& out, std::ostream& e
   if (!backend) return Report(backend.error(), o, out, err);
   GpuResult<std::vector<gpu::GpuInfo>> gpus = (*backend)->ListGpus();
   if (!gpus) return Report(gpus.error(), o, out, err);
+  StartActivityMeasurement(**backend, *gpus);
   json list = json::array();
   for (const gpu::GpuInfo& g : *gpus) list.push_back(GpuJson(**backend, g));
   if (o.json) {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "common/read_file.h"
 #include "gpu/sim_backend.h"
@@ -49,16 +50,19 @@ class GpuInspectTest : public ::testing::Test {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
-  // Two GPUs; an instance with a process on the A100; the H100 lost when `lose` is set.
+  // Two GPUs, each with a 3g.40gb instance running a process (activity 55% on the A100, 30% on
+  // the H100); the H100 lost when `lose` is set.
   void MakeState(bool lose) {
     auto hw = gpu::SimBackend::Open({.gpus = "A100-SXM4-80GB:1,H100-80GB:1", .state_file = state_});
     ASSERT_TRUE(hw) << hw.error().error.message;
-    auto in = (*hw)->CreateInstance(0, {9, 4});
-    ASSERT_TRUE(in);
-    ASSERT_TRUE((*hw)->AttachProcess(0, {.pid = 4242,
-                                         .gpu_instance_id = in->gpu_instance_id,
-                                         .memory_used = MiB(2048),
-                                         .activity_percent = 55}));
+    for (const auto& [gpu, pid, activity] : {std::tuple{0, 4242u, 55}, std::tuple{1, 4343u, 30}}) {
+      auto in = (*hw)->CreateInstance(gpu, {9, 4});
+      ASSERT_TRUE(in) << in.error().error.message;
+      ASSERT_TRUE((*hw)->AttachProcess(gpu, {.pid = pid,
+                                             .gpu_instance_id = in->gpu_instance_id,
+                                             .memory_used = MiB(2048),
+                                             .activity_percent = activity}));
+    }
     if (lose) {
       ASSERT_TRUE((*hw)->InjectFaults({.lose_gpus = {1}}));
     }
@@ -97,7 +101,9 @@ TEST_F(GpuInspectTest, StateFileJsonAndNothingWritten) {
   EXPECT_EQ(in["profile"], "3g.40gb");
   EXPECT_EQ(in["start"], 4);
   EXPECT_EQ(in["memory_used_mib"], 2048);
-  EXPECT_EQ(in["activity_percent"], 55);
+  // NVML cannot measure a MIG instance's activity on Ampere, and the sim does as NVML does.
+  EXPECT_TRUE(in["activity_percent"].is_null());
+  EXPECT_EQ(in["activity_note"], gpu::kNoMigActivityNote);
   EXPECT_EQ(in["processes"][0]["pid"], 4242);
   EXPECT_EQ(j["gpus"][1]["health"]["state"], "lost");
   EXPECT_EQ(*ReadFile(state_, 1 << 20), *before);
@@ -112,16 +118,18 @@ TEST_F(GpuInspectTest, NvmlOverFakeLibraryMatchesSim) {
   ASSERT_EQ(sim.exit_code, 0) << sim.err;
   json n = json::parse(nvml.out), s = json::parse(sim.out);
   EXPECT_EQ(n["backend"], "nvml");
-  // NVML has no per-instance activity (GPM is not implemented): everything else must agree.
+  // Activity: none on the A100 (no GPM), GPM's on the H100 — inspect waited for a second sample.
   EXPECT_TRUE(n["gpus"][0]["instances"][0]["activity_percent"].is_null());
-  for (json* j : {&n, &s}) {
-    j->erase("backend");
-    for (json& in : (*j)["gpus"][0]["instances"]) {
-      in.erase("activity_percent");
-      in.erase("activity_note");
-    }
-  }
+  EXPECT_EQ(n["gpus"][0]["instances"][0]["activity_note"], gpu::kNoMigActivityNote);
+  EXPECT_EQ(n["gpus"][1]["instances"][0]["activity_percent"], 30);
+  EXPECT_EQ(n["gpus"][1]["instances"][0]["activity_note"], "");
+  n.erase("backend");
+  s.erase("backend");
   EXPECT_EQ(n.dump(1), s.dump(1));
+  const Outcome text = Inspect({.nvml_library = GPUSLICE_FAKE_NVML_PATH});
+  ASSERT_EQ(text.exit_code, 0) << text.out << text.err;
+  EXPECT_THAT(text.out, HasSubstr(" n/a "));
+  EXPECT_THAT(text.out, HasSubstr(" 30% "));
 }
 
 TEST_F(GpuInspectTest, Errors) {

@@ -11,10 +11,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <type_traits>
 
+#include "common/clock.h"
 #include "gpu/gpu_backend.h"
 #include "gpu/nvml_backend.h"
 #include "gpu/sim_backend.h"
@@ -23,6 +26,7 @@
 namespace gpuslice::gpu {
 namespace {
 
+using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -47,9 +51,10 @@ class TempDir {
   std::string path_;
 };
 
+// Open(state, read_only, clock): the backend under test; `clock` paces NvmlBackend's GPM samples.
 class SimHarness {
  public:
-  GpuResult<std::unique_ptr<GpuBackend>> Open(const std::string& state, bool read_only) {
+  GpuResult<std::unique_ptr<GpuBackend>> Open(const std::string& state, bool read_only, const Clock&) {
     SimOptions o;
     o.state_file = state;
     o.read_only = read_only;
@@ -61,10 +66,10 @@ class SimHarness {
 
 class NvmlHarness {
  public:
-  GpuResult<std::unique_ptr<GpuBackend>> Open(const std::string& state, bool read_only) {
+  GpuResult<std::unique_ptr<GpuBackend>> Open(const std::string& state, bool read_only, const Clock& clock) {
     ::setenv("GPUSLICE_FAKE_NVML_STATE", state.c_str(), 1);
     GpuResult<std::unique_ptr<NvmlBackend>> b =
-        NvmlBackend::Open({.library_path = GPUSLICE_FAKE_NVML_PATH, .read_only = read_only});
+        NvmlBackend::Open({.library_path = GPUSLICE_FAKE_NVML_PATH, .read_only = read_only, .clock = &clock});
     if (!b) return GpuFail(b.error());
     return std::unique_ptr<GpuBackend>(std::move(*b));
   }
@@ -79,7 +84,7 @@ class BackendContractTest : public ::testing::Test {
     GpuResult<std::unique_ptr<SimBackend>> hw = SimBackend::Open(o);
     ASSERT_TRUE(hw) << hw.error().error.message;
     hardware_ = std::move(*hw);
-    GpuResult<std::unique_ptr<GpuBackend>> b = harness_.Open(state_, /*read_only=*/false);
+    GpuResult<std::unique_ptr<GpuBackend>> b = harness_.Open(state_, /*read_only=*/false, clock_);
     ASSERT_TRUE(b) << b.error().error.message;
     backend_ = std::move(*b);
   }
@@ -92,8 +97,11 @@ class BackendContractTest : public ::testing::Test {
     return in ? *in : Instance{};
   }
 
+  static constexpr bool kNvml = std::is_same_v<Harness, NvmlHarness>;
+
   TempDir dir_;
   std::string state_;
+  FakeClock clock_;  // outlives the backends
   Harness harness_;
   std::unique_ptr<SimBackend> hardware_;
   std::unique_ptr<GpuBackend> backend_;
@@ -250,6 +258,90 @@ TYPED_TEST(BackendContractTest, UsageOfInstancesWithAndWithoutComputeInstance) {
   EXPECT_EQ(lost.error().kind, GpuErrorKind::kGpuLost) << lost.error().error.message;
 }
 
+// NVML attributes activity to a MIG instance only through GPM (Hopper and later), measured
+// between two samples >= 100 ms apart: NvmlBackend's first Usage of an instance only takes a
+// sample, the sim answers at once. On the A100 neither reports an activity, and both say why.
+TYPED_TEST(BackendContractTest, ActivityOnlyWhereGpmMeasuresIt) {
+  const Instance h = this->Create(kH100, k3g, 4);
+  const int hgi = h.gpu_instance_id;
+  ASSERT_TRUE(this->hardware().AttachProcess(
+      kH100, {.pid = 100, .gpu_instance_id = hgi, .memory_used = MiB(500), .activity_percent = 30}));
+  ASSERT_TRUE(this->hardware().AttachProcess(
+      kH100, {.pid = 101, .gpu_instance_id = hgi, .memory_used = MiB(500), .activity_percent = 25}));
+  GpuResult<InstanceUsage> u = this->backend().Usage(kH100, hgi);
+  ASSERT_TRUE(u) << u.error().error.message;
+  if constexpr (TestFixture::kNvml) {
+    EXPECT_FALSE(u->activity_percent);
+    EXPECT_THAT(u->activity_note, HasSubstr("measured from the next sample on"));
+    EXPECT_EQ(u->activity_retry_after, 100ms);
+    this->clock_.Advance(60ms);  // too soon for a second GPM sample: the same answer
+    u = this->backend().Usage(kH100, hgi);
+    ASSERT_TRUE(u) << u.error().error.message;
+    EXPECT_FALSE(u->activity_percent);
+    EXPECT_EQ(u->activity_retry_after, 40ms);
+    this->clock_.Advance(u->activity_retry_after);
+    u = this->backend().Usage(kH100, hgi);
+    ASSERT_TRUE(u) << u.error().error.message;
+  }
+  EXPECT_EQ(u->activity_percent, 55);
+  EXPECT_EQ(u->activity_note, "");
+  EXPECT_EQ(u->activity_retry_after, 0ms);
+  EXPECT_EQ(u->memory_used, MiB(1000));
+
+  ASSERT_TRUE(this->hardware().DetachProcess(kH100, 101));
+  if constexpr (TestFixture::kNvml) {
+    EXPECT_EQ(this->backend().Usage(kH100, hgi)->activity_percent, 55);  // < 100 ms: the last one
+    this->clock_.Advance(100ms);
+  }
+  EXPECT_EQ(this->backend().Usage(kH100, hgi)->activity_percent, 30);
+
+  // A read-only backend measures too: GPM only reads.
+  GpuResult<std::unique_ptr<GpuBackend>> ro =
+      this->harness_.Open(this->state_, /*read_only=*/true, this->clock_);
+  ASSERT_TRUE(ro) << ro.error().error.message;
+  (void)(*ro)->Usage(kH100, hgi);
+  this->clock_.Advance(100ms);
+  EXPECT_EQ((*ro)->Usage(kH100, hgi)->activity_percent, 30);
+
+  const Instance a = this->Create(kA100, k3g, 4);
+  ASSERT_TRUE(this->hardware().AttachProcess(
+      kA100,
+      {.pid = 200, .gpu_instance_id = a.gpu_instance_id, .memory_used = MiB(100), .activity_percent = 40}));
+  for (int i = 0; i < 2; ++i) {
+    u = this->backend().Usage(kA100, a.gpu_instance_id);
+    ASSERT_TRUE(u) << u.error().error.message;
+    EXPECT_FALSE(u->activity_percent);
+    EXPECT_EQ(u->activity_note, kNoMigActivityNote);
+    EXPECT_EQ(u->activity_retry_after, 0ms);
+    EXPECT_EQ(u->memory_used, MiB(100));
+    this->clock_.Advance(1s);
+  }
+}
+
+// GI ids are reused: a measurement never spans two instances that had the same id.
+TYPED_TEST(BackendContractTest, ARecreatedInstanceStartsAFreshActivityMeasurement) {
+  const Instance first = this->Create(kH100, k1g, 0);
+  ASSERT_TRUE(this->hardware().AttachProcess(
+      kH100, {.pid = 100, .gpu_instance_id = first.gpu_instance_id, .activity_percent = 70}));
+  (void)this->backend().Usage(kH100, first.gpu_instance_id);
+  this->clock_.Advance(100ms);
+  EXPECT_EQ(this->backend().Usage(kH100, first.gpu_instance_id)->activity_percent, 70);
+  ASSERT_TRUE(this->hardware().DetachProcess(kH100, 100));
+  ASSERT_TRUE(this->backend().DestroyInstance(kH100, first.gpu_instance_id));
+  const Instance second = this->Create(kH100, k1g, 0);
+  ASSERT_EQ(second.gpu_instance_id, first.gpu_instance_id);
+  this->clock_.Advance(100ms);
+  GpuResult<InstanceUsage> u = this->backend().Usage(kH100, second.gpu_instance_id);
+  ASSERT_TRUE(u) << u.error().error.message;
+  if constexpr (TestFixture::kNvml) {
+    EXPECT_FALSE(u->activity_percent);
+    EXPECT_THAT(u->activity_note, HasSubstr("next sample"));
+    this->clock_.Advance(100ms);
+    u = this->backend().Usage(kH100, second.gpu_instance_id);
+  }
+  EXPECT_EQ(u->activity_percent, 0);
+}
+
 TYPED_TEST(BackendContractTest, MigUuidChangesWhenRecreated) {
   const Instance first = this->Create(kH100, k3g, 0);
   ASSERT_TRUE(this->backend().DestroyInstance(kH100, first.gpu_instance_id));
@@ -261,7 +353,8 @@ TYPED_TEST(BackendContractTest, MigUuidChangesWhenRecreated) {
 
 TYPED_TEST(BackendContractTest, ReadOnlyRefusesChanges) {
   const Instance in = this->Create(kA100, k3g, 0);
-  GpuResult<std::unique_ptr<GpuBackend>> ro = this->harness_.Open(this->state_, /*read_only=*/true);
+  GpuResult<std::unique_ptr<GpuBackend>> ro =
+      this->harness_.Open(this->state_, /*read_only=*/true, this->clock_);
   ASSERT_TRUE(ro) << ro.error().error.message;
   EXPECT_TRUE((*ro)->read_only());
   EXPECT_EQ((*ro)->CreateInstance(kA100, {k3g, 4}).error().kind, GpuErrorKind::kReadOnly);

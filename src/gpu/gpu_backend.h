@@ -23,6 +23,7 @@
 // second agent) may change the hardware between two calls.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -113,11 +114,22 @@ struct InstanceRequest {
 struct InstanceUsage {
   MiB memory_used;
   MiB memory_total;
-  // Percent of time the instance's SMs were busy, when the backend can measure it. NvmlBackend does
-  // not implement GPM sampling (Hopper+), so it reports none; `activity_note` says why.
+  // Percent of time the instance's SMs were busy (0..100), where the GPU can measure it. NVML
+  // attributes utilisation to a MIG instance only through GPM, on Hopper and later: NvmlBackend
+  // reports the GPM SM utilisation between this call's sample and the previous one (>= 100 ms
+  // apart), so the first call for an instance has no percent yet. On Ampere there is none, and
+  // SimBackend reports none either. When absent, `activity_note` says why.
   std::optional<int> activity_percent;
   std::string activity_note;
+  // > 0: no percent yet, but a Usage call this much later will measure one (GPM's first sample).
+  // 0: asking again sooner or later changes nothing about whether there is a percent.
+  std::chrono::milliseconds activity_retry_after{0};
 };
+
+// The note for "no activity on this GPU": NVML cannot attribute utilisation to MIG instances
+// except through GPM, which exists only on Hopper and later (reference/mig-facts.md §3.5).
+inline constexpr std::string_view kNoMigActivityNote =
+    "NVML cannot attribute activity to MIG instances on this GPU (GPM needs Hopper or later)";
 
 struct GpuProcess {
   std::uint32_t pid = 0;
@@ -157,7 +169,8 @@ class GpuBackend {
   // it (nothing is destroyed); kNotFound for an unknown GI id; kReadOnly; kGpuLost.
   virtual GpuResult<void> DestroyInstance(int gpu, int gpu_instance_id) = 0;
 
-  // Memory used/total of one instance and, where offered, its activity. Errors: kNotFound.
+  // Memory used/total of one instance and, where offered, its activity (see InstanceUsage: a
+  // missing activity is never an error). Errors: kNotFound.
   virtual GpuResult<InstanceUsage> Usage(int gpu, int gpu_instance_id) = 0;
 
   // Compute processes on the GPU, each with the instance it runs on.

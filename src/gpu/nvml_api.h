@@ -10,6 +10,7 @@
 // Thread-safety: declarations only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace gpuslice::gpu::nvml {
@@ -28,6 +29,7 @@ inline constexpr Return kErrorGpuIsLost = 15;
 inline constexpr Return kErrorResetRequired = 16;
 inline constexpr Return kErrorInUse = 19;
 inline constexpr Return kErrorInsufficientResources = 23;
+inline constexpr Return kErrorArgumentVersionMismatch = 25;
 inline constexpr Return kErrorUnknown = 999;
 
 // Opaque handles (nvmlDevice_t, nvmlGpuInstance_t, nvmlComputeInstance_t).
@@ -155,6 +157,65 @@ struct ProcessInfo {
 };
 inline constexpr unsigned kProcessInfoMaxStride = 32;
 
+// GPM (GPU performance monitoring): Hopper and later, on drivers that have the GPM API. Activity is a metric
+// computed from two samples taken >= 100 ms apart; nvmlGpmMigSampleGet samples one GPU instance.
+struct GpmSampleTag;
+using GpmSample = GpmSampleTag*;  // nvmlGpmSample_t: opaque, from nvmlGpmSampleAlloc
+
+inline constexpr unsigned kGpmSupportVersion = 1;     // NVML_GPM_SUPPORT_VERSION
+inline constexpr unsigned kGpmMetricsGetVersion = 1;  // NVML_GPM_METRICS_GET_VERSION
+// nvmlGpmMetricId_t values gpuslice knows; values are percents 0.0-100.0 for the *_UTIL ones.
+inline constexpr unsigned kGpmMetricGraphicsUtil = 1;
+inline constexpr unsigned kGpmMetricSmUtil = 2;
+inline constexpr unsigned kGpmMetricSmOccupancy = 3;
+inline constexpr unsigned kGpmMetricAnyTensorUtil = 5;
+inline constexpr unsigned kGpmMetricDramBwUtil = 10;
+// NVML_GPM_METRIC_MAX sizes the metrics array of nvmlGpmMetricsGet_t, yet it grew between
+// headers (smaller in the first GPM headers, 333 for driver 550) while the struct version stayed 1.
+// The library reads and writes only `num_metrics` entries, so declaring the larger size is safe
+// with every driver: an older one sees a caller buffer longer than it needs.
+inline constexpr unsigned kGpmMetricMax = 333;
+
+// nvmlGpmSupport_t.
+struct GpmSupport {
+  unsigned int version;  // in: kGpmSupportVersion
+  unsigned int is_supported_device;
+};
+
+// nvmlGpmMetric_t.
+struct GpmMetric {
+  unsigned int metric_id;  // in
+  Return nvml_return;      // out: this metric's status; `value` is meaningful only on kSuccess
+  double value;
+  struct {
+    char* short_name;
+    char* long_name;
+    char* unit;
+  } metric_info;  // out: owned by the library, may be null
+};
+
+// nvmlGpmMetricsGet_t.
+struct GpmMetricsGet {
+  unsigned int version;      // in: kGpmMetricsGetVersion
+  unsigned int num_metrics;  // in: entries of `metrics` to fill
+  GpmSample sample1;         // in: the earlier sample
+  GpmSample sample2;         // in: the later sample
+  GpmMetric metrics[kGpmMetricMax];
+};
+
+#if defined(__LP64__)
+// The layouts NVIDIA's header gives on LP64 Linux: a mismatch would make the driver write past
+// or beside the fields read.
+static_assert(sizeof(GpmSupport) == 8);
+static_assert(sizeof(GpmMetric) == 40);
+static_assert(offsetof(GpmMetric, nvml_return) == 4);
+static_assert(offsetof(GpmMetric, value) == 8);
+static_assert(offsetof(GpmMetric, metric_info) == 16);
+static_assert(offsetof(GpmMetricsGet, sample1) == 8);
+static_assert(offsetof(GpmMetricsGet, sample2) == 16);
+static_assert(offsetof(GpmMetricsGet, metrics) == 24);
+#endif
+
 // Function types, one per symbol NvmlBackend resolves (symbol names in nvml_library.cc).
 using InitFn = Return (*)();
 using ShutdownFn = Return (*)();
@@ -183,5 +244,10 @@ using GetMaxMigDeviceCountFn = Return (*)(Device, unsigned int*);
 using GetMigDeviceHandleFn = Return (*)(Device, unsigned int, Device*);
 using GetInstanceIdFn = Return (*)(Device, unsigned int*);  // GPU-instance / compute-instance id
 using GetProcessesFn = Return (*)(Device, unsigned int*, void*);
+using GpmQueryDeviceSupportFn = Return (*)(Device, GpmSupport*);
+using GpmSampleAllocFn = Return (*)(GpmSample*);
+using GpmSampleFreeFn = Return (*)(GpmSample);
+using GpmMigSampleGetFn = Return (*)(Device, unsigned int, GpmSample);  // parent GPU, GI id
+using GpmMetricsGetFn = Return (*)(GpmMetricsGet*);
 
 }  // namespace gpuslice::gpu::nvml

@@ -1,5 +1,5 @@
 // NvmlBackend: opening, enumeration, geometry, instances, usage, processes and health.
-// State-changing calls are in nvml_backend_change.cc.
+// State-changing calls are in nvml_backend_change.cc, GPM activity in nvml_backend_gpm.cc.
 #include "gpu/nvml_backend.h"
 
 #include <algorithm>
@@ -20,7 +20,7 @@ namespace gpuslice::gpu {
 GpuResult<std::unique_ptr<NvmlBackend>> NvmlBackend::Open(const NvmlOptions& options) {
   GpuResult<std::unique_ptr<NvmlLibrary>> lib = NvmlLibrary::Load(options.library_path);
   if (!lib) return GpuFail(lib.error());
-  return std::unique_ptr<NvmlBackend>(new NvmlBackend(std::move(*lib), options.read_only));
+  return std::unique_ptr<NvmlBackend>(new NvmlBackend(std::move(*lib), options.read_only, options.clock));
 }
 
 GpuResult<nvml::Device> NvmlBackend::Handle(int gpu) const {
@@ -316,18 +316,23 @@ GpuResult<nvml::Device> NvmlBackend::MigDeviceOf(nvml::Device dev, int gpu_insta
   return GpuFail(GpuErrorKind::kNotFound, "no MIG device for GPU instance {}", gpu_instance_id);
 }
 
+GpuResult<InstanceUsage> NvmlBackend::Usage(int gpu, int gpu_instance_id) {
+  GpuResult<nvml::Device> dev = Handle(gpu);
+  if (!dev) return GpuFail(dev.error());
+  GpuResult<InstanceUsage> u = InstanceMemory(*dev, gpu, gpu_instance_id);
+  if (!u) return u;
+  MeasureActivity(*dev, gpu, gpu_instance_id, *u);  // never fails: a note says what is missing
+  return u;
+}
+
 // The agent asks this for every instance it reports, so the common case is kept cheap: an instance
 // with a compute instance has a MIG device whose memory info holds both numbers (a few calls).
 // Only without one (a GI without CI, an unknown id, MIG off, a lost GPU) does it read the instance
 // list and the geometry, which find the total or the precise error (~hundreds of calls).
-GpuResult<InstanceUsage> NvmlBackend::Usage(int gpu, int gpu_instance_id) {
-  InstanceUsage u{
-      .activity_note =
-          "activity needs GPM sampling (Hopper and later), which the NVML backend does not implement"};
-  GpuResult<nvml::Device> dev = Handle(gpu);
-  if (!dev) return GpuFail(dev.error());
+GpuResult<InstanceUsage> NvmlBackend::InstanceMemory(nvml::Device dev, int gpu, int gpu_instance_id) {
+  InstanceUsage u;
   if (lib_->api().get_memory_info != nullptr) {
-    if (GpuResult<nvml::Device> mig = MigDeviceOf(*dev, gpu_instance_id); mig) {
+    if (GpuResult<nvml::Device> mig = MigDeviceOf(dev, gpu_instance_id); mig) {
       nvml::Memory mem{};
       GPUSLICE_NVML_CALL(lib_->api().get_memory_info(*mig, &mem), "nvmlDeviceGetMemoryInfo(MIG device)");
       u.memory_total = MibFromBytes(mem.total);
@@ -341,10 +346,10 @@ GpuResult<InstanceUsage> NvmlBackend::Usage(int gpu, int gpu_instance_id) {
                                [&](const Instance& in) { return in.gpu_instance_id == gpu_instance_id; });
   if (it == all->end())
     return GpuFail(GpuErrorKind::kNotFound, "GPU {} has no GPU instance {}", gpu, gpu_instance_id);
-  GpuResult<GpuGeometry> geo = ReadGeometry(*dev, gpu);
+  GpuResult<GpuGeometry> geo = ReadGeometry(dev, gpu);
   if (!geo) return GpuFail(geo.error());
   if (const GpuProfile* p = geo->FindProfile(it->profile_id); p != nullptr) u.memory_total = p->memory;
-  GpuResult<nvml::Device> mig = MigDeviceOf(*dev, gpu_instance_id);
+  GpuResult<nvml::Device> mig = MigDeviceOf(dev, gpu_instance_id);
   if (!mig) return u;  // a GI without a compute instance has no MIG device: nothing can use memory
   nvml::Memory mem{};
   if (lib_->api().get_memory_info != nullptr) {

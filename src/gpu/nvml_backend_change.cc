@@ -63,6 +63,7 @@ GpuResult<Instance> NvmlBackend::CreateInstance(int gpu, const InstanceRequest& 
   if (gi == nullptr || api.gi_get_info(gi, &info) != nvml::kSuccess) {
     return GpuFail(GpuErrorKind::kBadReply, "GPU {}: the new GPU instance cannot be read back", gpu);
   }
+  ForgetGpmSamples(gpu, static_cast<int>(info.id));  // a sample of an earlier GI with this id
   GpuResult<unsigned> ci_profile = FullComputeProfile(gi, profile->compute_slices);
   nvml::ComputeInstance ci = nullptr;
   nvml::Return rc = ci_profile ? api.gi_create_ci(gi, *ci_profile, &ci) : nvml::kErrorNotSupported;
@@ -107,6 +108,7 @@ GpuResult<void> NvmlBackend::DestroyInstance(int gpu, int gpu_instance_id) {
   if (nvml::Return rc = api.gi_destroy(gi); rc != nvml::kSuccess) {
     return GpuFail(Nvml(rc, fmt::format("destroying GPU {} instance {}", gpu, gpu_instance_id)));
   }
+  ForgetGpmSamples(gpu, gpu_instance_id);
   return {};
 }
 

@@ -27,6 +27,7 @@ std::string_view ReturnName(nvml::Return rc) {
     case nvml::kErrorResetRequired: return "NVML_ERROR_RESET_REQUIRED";
     case nvml::kErrorInUse: return "NVML_ERROR_IN_USE";
     case nvml::kErrorInsufficientResources: return "NVML_ERROR_INSUFFICIENT_RESOURCES";
+    case nvml::kErrorArgumentVersionMismatch: return "NVML_ERROR_ARGUMENT_VERSION_MISMATCH";
     case nvml::kErrorUnknown: return "NVML_ERROR_UNKNOWN";
     default: return "NVML error";
   }
@@ -71,6 +72,11 @@ void ResolveAll(void* h, NvmlApi& a) {
   if (a.get_compute_processes == nullptr) {
     Resolve(h, "nvmlDeviceGetComputeRunningProcesses_v2", &a.get_compute_processes);
   }
+  Resolve(h, "nvmlGpmQueryDeviceSupport", &a.gpm_query_device_support);
+  Resolve(h, "nvmlGpmSampleAlloc", &a.gpm_sample_alloc);
+  Resolve(h, "nvmlGpmSampleFree", &a.gpm_sample_free);
+  Resolve(h, "nvmlGpmMigSampleGet", &a.gpm_mig_sample_get);
+  Resolve(h, "nvmlGpmMetricsGet", &a.gpm_metrics_get);
 }
 
 const char* MissingRequired(const NvmlApi& a) {

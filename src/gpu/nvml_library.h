@@ -3,8 +3,8 @@
 // Which file is loaded: the explicit path when given, else $GPUSLICE_NVML_LIBRARY when set (the
 // tests point it at the fake library built from src/gpu/testing/), else "libnvidia-ml.so.1"
 // through the dynamic loader's search path. The symbols of `NvmlApi` marked required must all be
-// present; the others (MIG, process and placement calls, missing on old drivers) may be null and
-// the backend then answers kNotSupported for what needs them.
+// present; the others (MIG, process, placement and GPM calls, missing on old drivers) may be null and
+// the backend then answers kNotSupported for what needs them (or, for GPM, reports no activity).
 //
 // Load calls nvmlInit_v2; the destructor calls nvmlShutdown and dlclose. NVML reference-counts
 // init/shutdown, so several NvmlLibrary objects may coexist.
@@ -52,6 +52,12 @@ struct NvmlApi {
   nvml::GetInstanceIdFn get_gpu_instance_id = nullptr;
   nvml::GetInstanceIdFn get_compute_instance_id = nullptr;
   nvml::GetProcessesFn get_compute_processes = nullptr;  // _v3, else _v2
+  // GPM (newer drivers only); NvmlBackend measures activity only when all five are present.
+  nvml::GpmQueryDeviceSupportFn gpm_query_device_support = nullptr;
+  nvml::GpmSampleAllocFn gpm_sample_alloc = nullptr;
+  nvml::GpmSampleFreeFn gpm_sample_free = nullptr;
+  nvml::GpmMigSampleGetFn gpm_mig_sample_get = nullptr;
+  nvml::GpmMetricsGetFn gpm_metrics_get = nullptr;
 };
 
 class NvmlLibrary {

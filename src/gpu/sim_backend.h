@@ -16,6 +16,8 @@
 //    is immediate and Reboot turns MIG off again. Instances and processes never survive a reboot.
 //  * Processes are synthetic: AttachProcess puts a "process" with a memory use and an activity on
 //    an instance; Usage and Processes report them; destroying a busy instance fails with kInUse.
+//    Usage reports activity only where NVML can measure it (GPM: Hopper and later); on Ampere it
+//    reports none, with the note NvmlBackend gives there.
 //  * Fault injection (SimFaults): fail the next N creates, report in-use on the next N destroys,
 //    lose a GPU (every call but ListGpus/Health then fails with kGpuLost).
 //

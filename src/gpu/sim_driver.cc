@@ -128,13 +128,36 @@ GpuResult<InstanceUsage> Usage(const SimState& s, int gpu, int gi) {
   if (auto ok = RequireMig(g, gpu); !ok) return GpuFail(ok.error());
   const SimInstance* in = FindInstance(g, gi);
   if (in == nullptr) return GpuFail(GpuErrorKind::kNotFound, "GPU {} has no GPU instance {}", gpu, gi);
-  InstanceUsage u{.memory_total = SimProfileMemory(*g.model, ProfileOf(g, *in)), .activity_percent = 0};
+  InstanceUsage u{.memory_total = SimProfileMemory(*g.model, ProfileOf(g, *in))};
   for (const SimProcess& p : g.processes) {
-    if (p.gpu_instance_id != gi) continue;
-    u.memory_used += p.memory_used;
-    *u.activity_percent = std::min(100, *u.activity_percent + p.activity_percent);
+    if (p.gpu_instance_id == gi) u.memory_used += p.memory_used;
+  }
+  if (MeasuresMigActivity(*g.model)) {
+    u.activity_percent = InstanceActivity(g, gi);
+  } else {
+    u.activity_note = kNoMigActivityNote;
   }
   return u;
+}
+
+bool MeasuresMigActivity(const mig::GpuModel& model) {
+  switch (model.architecture) {
+    case mig::Architecture::kHopper:
+    case mig::Architecture::kBlackwell: return true;
+    case mig::Architecture::kVolta:
+    case mig::Architecture::kTuring:
+    case mig::Architecture::kAmpere:
+    case mig::Architecture::kAda: return false;
+  }
+  return false;
+}
+
+int InstanceActivity(const SimGpu& g, int gi) {
+  int sum = 0;
+  for (const SimProcess& p : g.processes) {
+    if (p.gpu_instance_id == gi) sum = std::min(100, sum + p.activity_percent);
+  }
+  return sum;
 }
 
 GpuResult<std::vector<GpuProcess>> Processes(const SimState& s, int gpu) {

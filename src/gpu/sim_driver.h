@@ -23,6 +23,14 @@ GpuResult<InstanceUsage> Usage(const SimState& s, int gpu, int gpu_instance_id);
 GpuResult<std::vector<GpuProcess>> Processes(const SimState& s, int gpu);
 GpuResult<GpuHealth> Health(const SimState& s, int gpu);
 
+// Activity, as the driver can measure it: NVML attributes utilisation to a MIG instance only
+// through GPM, which exists on Hopper and later — so Usage reports an activity only on those
+// models (on Ampere none, with kNoMigActivityNote). The fake NVML library's GPM answers use the
+// same two functions.
+bool MeasuresMigActivity(const mig::GpuModel& model);
+// The activity of one GPU instance: the sum of its processes' activity, capped at 100.
+int InstanceActivity(const SimGpu& g, int gpu_instance_id);
+
 // Changes.
 GpuResult<int> CreateGpuInstance(SimState& s, int gpu, int profile_id, int start);
 GpuResult<int> CreateComputeInstance(SimState& s, int gpu, int gpu_instance_id);

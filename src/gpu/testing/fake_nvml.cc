@@ -7,6 +7,14 @@
 // state file, sim_state.h); a test drives the same file through its own SimBackend (attach
 // processes, lose a GPU) and the fake sees the changes on its next call.
 //
+// GPM: nvmlGpmQueryDeviceSupport says yes on Hopper and later only; a sample taken with
+// nvmlGpmMigSampleGet records the GI's activity at that moment (the sum over its processes, as
+// SimBackend's Usage computes it), and nvmlGpmMetricsGet answers SM_UTIL with the activity of
+// the later sample (other metrics: NOT_SUPPORTED per metric). Time plays no part. A test makes
+// the reply misbehave with $GPUSLICE_FAKE_NVML_GPM_REPLY, read on each nvmlGpmMetricsGet:
+// "call-error" fails the call, "metric-error" fails SM_UTIL's own status, and a number ("nan",
+// "150") is reported as SM_UTIL's value.
+//
 // Limits (deliberate; the fake serves gpuslice's own calls): compute-instance profiles are only
 // the full-size one of each GI; the unversioned profile-info call and everything NvmlBackend does
 // not use are absent. Profile indices follow NVML's constants (_1_SLICE = 0 … _3_SLICE_GFX =
@@ -45,6 +53,13 @@ struct FakeDevice {
 struct FakeGi {
   int gpu = 0;
   int gi = 0;
+};
+
+// What nvmlGpmSampleAlloc hands out (as nvmlGpmSample_t); gpu < 0 until sampled.
+struct FakeGpmSample {
+  int gpu = -1;
+  int gi = -1;
+  int activity = 0;
 };
 
 std::mutex g_mu;
@@ -207,6 +222,7 @@ FAKE_NVML const char* nvmlErrorString(nv::Return rc) {
     case nv::kErrorNotSupported: return "Not Supported";
     case nv::kErrorNotFound: return "Not Found";
     case nv::kErrorInvalidArgument: return "Invalid Argument";
+    case nv::kErrorArgumentVersionMismatch: return "Argument version mismatch";
     default: return "Unknown Error";
   }
 }
@@ -547,6 +563,71 @@ FAKE_NVML nv::Return nvmlDeviceGetComputeRunningProcesses_v3(nv::Device d, unsig
     const auto id = [](int x) { return x < 0 ? nv::kInvalidInstanceId : static_cast<unsigned>(x); };
     out[i] = {ps[i].pid, static_cast<unsigned long long>(ps[i].memory_used.value()) * 1024ULL * 1024ULL,
               id(ps[i].gpu_instance_id), id(ps[i].compute_instance_id)};
+  }
+  return nv::kSuccess;
+}
+
+FAKE_NVML nv::Return nvmlGpmQueryDeviceSupport(nv::Device d, nv::GpmSupport* support) {
+  FAKE_LOCK;
+  if (support == nullptr) return nv::kErrorInvalidArgument;
+  if (support->version != nv::kGpmSupportVersion) return nv::kErrorArgumentVersionMismatch;
+  View v = Load(AsDevice(d)->gpu, false);
+  if (v.rc != nv::kSuccess) return v.rc;
+  support->is_supported_device = sim::MeasuresMigActivity(*v.gpu->model) ? 1 : 0;
+  return nv::kSuccess;
+}
+
+FAKE_NVML nv::Return nvmlGpmSampleAlloc(nv::GpmSample* out) {
+  FAKE_LOCK;
+  if (out == nullptr) return nv::kErrorInvalidArgument;
+  *out = reinterpret_cast<nv::GpmSample>(new FakeGpmSample());
+  return nv::kSuccess;
+}
+
+FAKE_NVML nv::Return nvmlGpmSampleFree(nv::GpmSample sample) {
+  FAKE_LOCK;
+  if (sample == nullptr) return nv::kErrorInvalidArgument;
+  delete reinterpret_cast<FakeGpmSample*>(sample);
+  return nv::kSuccess;
+}
+
+FAKE_NVML nv::Return nvmlGpmMigSampleGet(nv::Device d, unsigned gpu_instance_id, nv::GpmSample sample) {
+  FAKE_LOCK;
+  if (sample == nullptr) return nv::kErrorInvalidArgument;
+  const int gpu = AsDevice(d)->gpu;
+  View v = Load(gpu, false);
+  if (v.rc != nv::kSuccess) return v.rc;
+  if (!sim::MeasuresMigActivity(*v.gpu->model) || !v.gpu->mig.current) return nv::kErrorNotSupported;
+  if (gpu_instance_id >= kMaxIds || FindGi(*v.gpu, static_cast<int>(gpu_instance_id)) == nullptr)
+    return nv::kErrorNotFound;
+  const int gi = static_cast<int>(gpu_instance_id);
+  *reinterpret_cast<FakeGpmSample*>(sample) = {gpu, gi, sim::InstanceActivity(*v.gpu, gi)};
+  return nv::kSuccess;
+}
+
+FAKE_NVML nv::Return nvmlGpmMetricsGet(nv::GpmMetricsGet* get) {
+  FAKE_LOCK;
+  if (get == nullptr) return nv::kErrorInvalidArgument;
+  if (get->version != nv::kGpmMetricsGetVersion) return nv::kErrorArgumentVersionMismatch;
+  const auto* s1 = reinterpret_cast<const FakeGpmSample*>(get->sample1);
+  const auto* s2 = reinterpret_cast<const FakeGpmSample*>(get->sample2);
+  if (s1 == nullptr || s2 == nullptr || s1->gpu < 0 || s2->gpu < 0 || s1->gpu != s2->gpu || s1->gi != s2->gi)
+    return nv::kErrorInvalidArgument;
+  if (get->num_metrics == 0 || get->num_metrics > nv::kGpmMetricMax) return nv::kErrorInvalidArgument;
+  const char* env = std::getenv("GPUSLICE_FAKE_NVML_GPM_REPLY");
+  const std::string misreply = env != nullptr ? env : "";
+  if (misreply == "call-error") return nv::kErrorUnknown;
+  for (unsigned i = 0; i < get->num_metrics; ++i) {
+    nv::GpmMetric& m = get->metrics[i];
+    m.metric_info = {};
+    if (m.metric_id == nv::kGpmMetricSmUtil) {
+      m.nvml_return = misreply == "metric-error" ? nv::kErrorNotSupported : nv::kSuccess;
+      m.value = misreply.empty() || misreply == "metric-error" ? s2->activity
+                                                               : std::strtod(misreply.c_str(), nullptr);
+    } else {
+      m.nvml_return = nv::kErrorNotSupported;
+      m.value = 0.0;
+    }
   }
   return nv::kSuccess;
 }
