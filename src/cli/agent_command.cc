@@ -21,6 +21,7 @@
 #include "agent/supervisor.h"
 #include "api/node_state.h"
 #include "cli/agent_server_link.h"
+#include "cli/sim_workloads.h"
 #include "common/clock.h"
 #include "common/read_file.h"
 #include "gpu/nvml_backend.h"
@@ -96,6 +97,8 @@ class AgentLoop {
   void Log(agent::LogLevel level, std::string_view message) {
     err_ << "gpuslice agent: " << agent::LogLevelName(level) << ": " << message << '\n' << std::flush;
   }
+  // On simulated GPUs: the running workloads as GPU processes (sim_workloads.h).
+  void SyncSim();
   // Re-reads the desired file when its stamp changed. Errors are logged; the last good state stays.
   Result<void> RefreshDesired();
   bool Pass();  // one reconcile + report; true when converged
@@ -116,7 +119,9 @@ class AgentLoop {
   std::string last_error_;
   std::vector<std::string> last_blocked_;  // of the desired file, logged once until it changes
   std::unique_ptr<ServerLink> link_;       // --server: desired states come from the server
-  agent::UniqueFd desired_watch_;  // --desired: inotify on its directory, so a change wakes the loop at once
+  agent::UniqueFd desired_watch_;
+  gpu::SimBackend* sim_ = nullptr;  // simulated GPUs: workloads appear on them as processes  // --desired:
+                                    // inotify on its directory, so a change wakes the loop at once
   Result<void> Connect();
 
   // --server: each supervised workload's output, shipped to the server as one stream.
@@ -247,8 +252,13 @@ void AgentLoop::WriteActual(const api::ActualNodeState& actual) {
   last_written_ = std::move(text);
 }
 
+void AgentLoop::SyncSim() {
+  if (sim_ != nullptr) (void)SyncSimWorkloadProcesses(*sim_, sup_->List());
+}
+
 bool AgentLoop::Pass() {
   if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
+  SyncSim();
   agent::ReconcileReport report = rec_->Reconcile(*desired_);
   if (report.blocked != last_blocked_) {  // log what holds the node back, once until it changes
     for (const std::string& b : report.blocked) Log(agent::LogLevel::kInfo, "blocked: " + b);
@@ -257,7 +267,10 @@ bool AgentLoop::Pass() {
   if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
   // The workloads as the supervisor sees them after its poll; GPUs and instances from the pass.
   api::ActualNodeState actual = std::move(report.actual);
-  if (report.started > 0 || report.stopped > 0) actual = rec_->Observe(*desired_);
+  if (report.started > 0 || report.stopped > 0) {
+    SyncSim();
+    actual = rec_->Observe(*desired_);
+  }
   ShipLogs();  // before the report: a job the server sees end has its output there
   WriteActual(actual);
   return report.converged;
@@ -281,6 +294,7 @@ void AgentLoop::Wait(Clock::MonoTime until) {
       }
     }
     if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
+    SyncSim();
     if (link_ && clock_.MonoNow() - last_ship_ >= kShipPeriod) ShipLogs();
     if (link_ && !fds.empty() && (fds.back().revents & POLLIN) != 0) {
       link_->DrainWake();
@@ -311,6 +325,7 @@ int AgentLoop::Run() {
                : kExitUnavailable;
   }
   backend_ = std::move(*backend);
+  if (!o_.read_only && backend_->kind() == "sim") sim_ = static_cast<gpu::SimBackend*>(backend_.get());
   auto sup = agent::Supervisor::Open(
       {.state_dir = o_.state_dir,
        .log_dir = o_.state_dir + "/logs",

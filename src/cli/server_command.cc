@@ -109,7 +109,7 @@ int RunServer(const ServerFlags& f) {
 // --- gpuslice up ---------------------------------------------------------------------------------
 
 struct UpFlags {
-  std::string data, listen = "127.0.0.1:7070", sim_gpus = "A100-SXM4-80GB:2";
+  std::string data, listen = "127.0.0.1:7070", sim_gpus = "A100-SXM4-80GB:2,H100-80GB:1";
   std::string gpus = "sim";  // sim | nvml
   std::string nvml_library;
   bool manage_mig = false;
@@ -379,7 +379,7 @@ void AddServerCommands(CLI::App& app, int* exit_code) {
   up->add_option("--data", uf->data, "Data directory (default ~/.local/share/gpuslice)");
   up->add_option("--listen", uf->listen, "host:port for the server (default 127.0.0.1:7070)");
   up->add_option("--sim-gpus", uf->sim_gpus,
-                 "Simulated GPUs, one agent per model (default A100-SXM4-80GB:2)");
+                 "Simulated GPUs, one agent per model (default A100-SXM4-80GB:2,H100-80GB:1)");
   up->add_option(
         "--gpus", uf->gpus,
         "sim (default): simulated GPUs (--sim-gpus); nvml: this machine's GPUs, used as they are set up "
