@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -282,6 +283,71 @@ int RunGpuInspect(const GpuInspectOptions& o, std::ostream& out, std::ostream& e
   return 0;
 }
 
+// `gpuslice gpu fault`: faults and a power cycle for simulated GPUs, through their state file, so a
+// running agent (which re-reads the file) meets them as it would meet a failing driver.
+struct GpuFaultOptions {
+  std::string sim_state;
+  int fail_creates = 0;
+  int busy_destroys = 0;
+  std::vector<int> lose;
+  bool reboot = false;
+};
+
+int RunGpuFault(const GpuFaultOptions& o, std::ostream& out, std::ostream& err) {
+  if (o.fail_creates < 0 || o.busy_destroys < 0) {
+    err << "gpuslice gpu fault: --fail-creates and --busy-destroys must be >= 0\n";
+    return 2;
+  }
+  if (!std::filesystem::exists(o.sim_state)) {
+    err << "gpuslice gpu fault: no simulated-GPU state file " << o.sim_state
+        << " (an agent with --backend sim --sim-state FILE creates it)\n";
+    return 2;
+  }
+  auto sim = gpu::SimBackend::Open({.state_file = o.sim_state});
+  if (!sim) {
+    err << "gpuslice gpu fault: " << sim.error().error.message << '\n';
+    return 2;
+  }
+  if (o.reboot) {
+    if (auto r = (*sim)->Reboot(); !r) {
+      err << "gpuslice gpu fault: " << r.error().error.message << '\n';
+      return 1;
+    }
+    out << "power-cycled: instances and processes are gone; MIG mode as the architecture keeps it\n";
+  }
+  if (o.fail_creates == 0 && o.busy_destroys == 0 && o.lose.empty()) return 0;
+  gpu::SimFaults faults{
+      .fail_creates = o.fail_creates, .busy_destroys = o.busy_destroys, .lose_gpus = o.lose};
+  if (auto r = (*sim)->InjectFaults(faults); !r) {
+    err << "gpuslice gpu fault: " << r.error().error.message << '\n';
+    return r.error().kind == gpu::GpuErrorKind::kNotFound ? 2 : 1;
+  }
+  out << fmt::format(
+      "armed: the next {} instance creation(s) fail with insufficient resources, the next {} "
+      "destroy(s) with in use",
+      o.fail_creates, o.busy_destroys);
+  for (const int g : o.lose) out << fmt::format("; GPU {} is lost", g);
+  out << '\n';
+  return 0;
+}
+
+void AddGpuFault(CLI::App* gpu, int* exit_code) {
+  auto opts = std::make_shared<GpuFaultOptions>();
+  CLI::App* fault = gpu->add_subcommand(
+      "fault",
+      "Simulated GPUs only: make the next creates or destroys fail, lose a GPU, or power-cycle, through the "
+      "state file an agent runs on (gpuslice agent --backend sim --sim-state FILE)");
+  fault->add_option("--sim-state", opts->sim_state, "The simulated GPUs' state file")->required();
+  fault->add_option("--fail-creates", opts->fail_creates,
+                    "The next N instance creations fail (NVML_ERROR_INSUFFICIENT_RESOURCES); replaces what "
+                    "was armed");
+  fault->add_option("--busy-destroys", opts->busy_destroys,
+                    "The next N instance destroys fail (NVML_ERROR_IN_USE); replaces what was armed");
+  fault->add_option("--lose", opts->lose, "Mark this GPU index lost (NVML_ERROR_GPU_IS_LOST; repeatable)");
+  fault->add_flag("--reboot", opts->reboot, "Power-cycle the simulated node first");
+  fault->callback([opts, exit_code] { *exit_code = RunGpuFault(*opts, std::cout, std::cerr); });
+}
+
 void AddGpuCommands(CLI::App& app, int* exit_code) {
   CLI::App* gpu = app.add_subcommand(
       "gpu", "GPUs: look at this machine's through a GPU backend (inspect), or set a cluster GPU's mode");
@@ -298,6 +364,7 @@ void AddGpuCommands(CLI::App& app, int* exit_code) {
   inspect->add_flag("--json", opts->json, "Print JSON (shape in docs/cli-json.md)");
   inspect->callback([opts, exit_code] { *exit_code = RunGpuInspect(*opts, std::cout, std::cerr); });
   AddGpuSetMode(gpu, exit_code);
+  AddGpuFault(gpu, exit_code);
 }
 
 }  // namespace gpuslice::cli

@@ -174,6 +174,33 @@ TEST(GpuInspectProcess, ExitCodes) {
 
 // `gpuslice up --gpus nvml` over the fake NVML library: each GPU is used as it is set up, and MIG
 // is left alone unless --manage-mig.
+// `gpuslice gpu fault` arms the simulated GPUs' faults through the state file another process uses.
+TEST_F(GpuInspectTest, FaultsAreArmedThroughTheStateFile) {
+  auto hw = gpu::SimBackend::Open({.gpus = "A100-SXM4-80GB:2", .state_file = state_});
+  ASSERT_TRUE(hw);
+  std::string out;
+  EXPECT_EQ(Process("gpu fault --sim-state " + state_ + " --fail-creates 1 --busy-destroys 1 --lose 1", &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("GPU 1 is lost"));
+  const gpu::GpuResult<gpu::Instance> failed = (*hw)->CreateInstance(0, {.profile_id = 19, .start = 0});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().kind, gpu::GpuErrorKind::kInsufficientResources);
+  const gpu::GpuResult<gpu::Instance> made = (*hw)->CreateInstance(0, {.profile_id = 19, .start = 0});
+  ASSERT_TRUE(made) << made.error().error.message;
+  const gpu::GpuResult<void> busy = (*hw)->DestroyInstance(0, made->gpu_instance_id);
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().kind, gpu::GpuErrorKind::kInUse);
+  EXPECT_TRUE((*hw)->DestroyInstance(0, made->gpu_instance_id));
+  EXPECT_EQ((*hw)->Health(1).value().state, gpu::HealthState::kLost);
+  out.clear();
+  EXPECT_EQ(Process("gpu fault --sim-state " + state_ + " --lose 7", &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("cannot lose GPU 7"));
+  out.clear();
+  EXPECT_EQ(Process("gpu fault --sim-state /nonexistent/gpus.json --lose 0", &out), 2) << out;
+  EXPECT_THAT(out, HasSubstr("no simulated-GPU state file"));
+}
+
 TEST_F(GpuInspectTest, UpOnNvmlUsesTheGpusAsTheyAreSetUp) {
   {
     auto hw = gpu::SimBackend::Open({.gpus = "A100-SXM4-80GB:2", .state_file = state_});
