@@ -257,6 +257,65 @@ TEST_F(AgentCrashTest, KillNineInTheMiddleOfReconcilesConvergesWithoutDuplicates
     EXPECT_TRUE(reported.contains(pid)) << "unknown process " << pid << " of " << job;
 }
 
+// Faults through the real binaries: creates that fail are reported and retried until they
+// succeed, and a GPU lost under a running workload is reported lost with its workload failed,
+// while the other GPU's workload runs on.
+TEST_F(AgentCrashTest, InjectedFaultsAreRetriedOrReported) {
+  const std::string prefix = "fault-" + std::to_string(::getpid()) + "-";
+  std::ofstream(dir_ + "/desired.json") << fmt::format(
+      R"({{"node": "n1", "generation": 2,
+      "instances": [{{"gpu_index": 0, "profile": "1g.10gb", "start": 0, "key": "a"}},
+                    {{"gpu_index": 1, "profile": "1g.10gb", "start": 0, "key": "b"}}],
+      "workloads": [{{"job_id": "{0}a", "instance_keys": ["a"], "argv": ["sleep", "60"]}},
+                    {{"job_id": "{0}b", "instance_keys": ["b"], "argv": ["sleep", "60"]}}]}})",
+      prefix);
+  ASSERT_TRUE(gpu::SimBackend::Open({.gpus = "A100-SXM4-80GB:2", .state_file = dir_ + "/sim.json"}));
+  auto gpuslice = [&](const std::string& args) {
+    return std::system(
+        (std::string(GPUSLICE_BINARY_DIR) + "/gpuslice " + args + " >>" + dir_ + "/cli.log 2>&1").c_str());
+  };
+  ASSERT_EQ(gpuslice("gpu fault --sim-state " + dir_ + "/sim.json --fail-creates 2"), 0)
+      << Slurp(dir_ + "/cli.log");
+  StartAgent(dir_ + "/agent.log", "A100-SXM4-80GB:2");
+  auto workload = [&](const api::ActualNodeState& a, const std::string& job) -> const api::ActualWorkload* {
+    for (const api::ActualWorkload& w : a.workloads) {
+      if (w.job_id == job) return &w;
+    }
+    return nullptr;
+  };
+  // Both run once the two failed creates have been retried (backoff 1 s, then 2 s).
+  bool running = false;
+  for (int i = 0; i < 1500 && !running; ++i) {
+    auto a = api::ParseActualNodeState(Slurp(dir_ + "/state/actual.json"));
+    const api::ActualWorkload* wa = a ? workload(*a, prefix + "a") : nullptr;
+    const api::ActualWorkload* wb = a ? workload(*a, prefix + "b") : nullptr;
+    running = wa != nullptr && wb != nullptr && wa->state == api::WorkloadState::kRunning &&
+              wb->state == api::WorkloadState::kRunning;
+    if (!running) std::this_thread::sleep_for(10ms);
+  }
+  for (const auto& [pid, job] : ProcessesOfJobs(prefix)) workloads_.push_back(pid);
+  ASSERT_TRUE(running) << Slurp(dir_ + "/agent.log");
+  EXPECT_NE(Slurp(dir_ + "/agent.log").find("failed (1 time)"), std::string::npos)
+      << Slurp(dir_ + "/agent.log");
+
+  ASSERT_EQ(gpuslice("gpu fault --sim-state " + dir_ + "/sim.json --lose 1"), 0) << Slurp(dir_ + "/cli.log");
+  bool reported = false;
+  api::ActualNodeState last;
+  for (int i = 0; i < 1000 && !reported; ++i) {
+    auto a = api::ParseActualNodeState(Slurp(dir_ + "/state/actual.json"));
+    if (a) {
+      last = *a;
+      const api::ActualWorkload* wa = workload(*a, prefix + "a");
+      const api::ActualWorkload* wb = workload(*a, prefix + "b");
+      reported = a->gpus.size() == 2 && a->gpus[1].health == api::GpuHealth::kLost && wb != nullptr &&
+                 wb->state == api::WorkloadState::kFailed && wa != nullptr &&
+                 wa->state == api::WorkloadState::kRunning && a->gpus[0].health == api::GpuHealth::kOk;
+    }
+    if (!reported) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(reported) << api::ToJson(last).dump(2) << Slurp(dir_ + "/agent.log");
+}
+
 #ifdef GPUSLICE_FAKE_NVML_PATH
 // "gpuslice never changes MIG state nobody told it to": over NVML (the fake library here) the
 // agent creates instances only with --manage-mig.
