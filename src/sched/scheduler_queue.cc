@@ -128,11 +128,17 @@ Pending Scheduler::Why(JobId id) const {
     return p;
   }
   if (p.kind == PendingKind::kNoLegalSlot) {
-    // Add the best near-miss on the cheapest model that can host the job.
+    // Add the best near-miss on the cheapest model that can host the job (as TryPlace orders them).
+    std::vector<std::tuple<std::int64_t, int, int>> models;  // (slice cost, model, profile)
     for (const auto& m : models_) {
       const int q = ProfileFor(*job, *m);
       if (q < 0 || m->geometry == nullptr) continue;
-      if (std::string near = NearMiss(*job, *m, q); !near.empty()) {
+      models.emplace_back(m->model->Cost(m->model->profiles[static_cast<std::size_t>(q)]).value(), m->index,
+                          q);
+    }
+    std::sort(models.begin(), models.end());
+    for (const auto& [cost, model, q] : models) {
+      if (std::string near = NearMiss(*job, *models_[static_cast<std::size_t>(model)], q); !near.empty()) {
         p.message += "; " + near;
         break;
       }
