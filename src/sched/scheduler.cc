@@ -149,6 +149,14 @@ bool Scheduler::PlaceSlice(const Job& job, ModelState& m, int profile, const std
   return PlaceOneSlice(m, profile, only, now_ms, t);
 }
 
+std::vector<GpuRef> Scheduler::GpusOf(const Node& node, const ModelState& m) const {
+  std::vector<GpuRef> out;
+  for (GpuRef ref : node.gpus) {
+    if (model_of_gpu_[ref] == m.index) out.push_back(ref);
+  }
+  return out;
+}
+
 bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t) {
   auto one = [&](const std::vector<GpuRef>* only) { return PlaceSlice(job, m, profile, only, now_ms, t); };
   if (!job.same_node || job.count == 1) {  // a single slice is on one node anyway
@@ -162,10 +170,7 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
   }
   // Same node: try the nodes in order; undo a node that cannot take the whole gang.
   for (const Node& node : nodes_) {
-    std::vector<GpuRef> here;
-    for (GpuRef ref : node.gpus) {
-      if (model_of_gpu_[ref] == m.index) here.push_back(ref);
-    }
+    const std::vector<GpuRef> here = GpusOf(node, m);
     if (here.empty()) continue;
     Tentative sub{t.job, t.cost};
     bool ok = true;
@@ -175,13 +180,7 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
       std::swap(sub, t);
     }
     if (ok) {  // keep what `t` held before (evictions of a preemption) and add this node's work
-      auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
-      append(t.decisions, sub.decisions);
-      append(t.bindings, sub.bindings);
-      append(t.created, sub.created);
-      append(t.reused, sub.reused);
-      append(t.destroyed, sub.destroyed);
-      append(t.wholes, sub.wholes);
+      t.Absorb(sub);
       return true;
     }
     Rollback(sub);

@@ -209,6 +209,7 @@ class Scheduler {
   std::optional<std::pair<GpuRef, std::vector<JobId>>> GeometryVictims(
       const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates,
       const std::vector<GpuRef>* only = nullptr) const;
+  std::vector<GpuRef> GpusOf(const Node& node, const ModelState& m) const;  // the node's GPUs of `m`
   bool PreemptOnOneNode(Job& job, ModelState& m, int profile, const std::vector<Victim>& candidates,
                         std::int64_t now_ms, Tentative& t);
   bool QuotaFits(const Job& job, const QuotaRequest& request) const;

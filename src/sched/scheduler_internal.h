@@ -72,6 +72,18 @@ struct Scheduler::Tentative {
   // Jobs stopped to make room, with their bindings, in eviction order (undone in reverse).
   std::vector<std::pair<JobId, std::vector<Binding>>> evicted;
   std::int64_t now_ms = 0;
+
+  // Appends `sub`'s work after this one's (a node's placement after the evictions before it).
+  void Absorb(Tentative& sub) {
+    auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+    append(decisions, sub.decisions);
+    append(bindings, sub.bindings);
+    append(created, sub.created);
+    append(reused, sub.reused);
+    append(destroyed, sub.destroyed);
+    append(wholes, sub.wholes);
+    append(evicted, sub.evicted);
+  }
 };
 
 }  // namespace gpuslice::sched

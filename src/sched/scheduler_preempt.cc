@@ -236,10 +236,7 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
 bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const std::vector<Victim>& candidates,
                                  std::int64_t now_ms, Tentative& t) {
   for (const Node& node : nodes_) {
-    std::vector<GpuRef> here;
-    for (GpuRef ref : node.gpus) {
-      if (model_of_gpu_[ref] == m.index) here.push_back(ref);
-    }
+    const std::vector<GpuRef> here = GpusOf(node, m);
     if (here.empty()) continue;
     Tentative sub{t.job, t.cost};
     sub.now_ms = now_ms;
@@ -256,14 +253,7 @@ bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const std
       ok = PlaceSlice(job, m, profile, &one, now_ms, sub);
     }
     if (ok) {  // keep the quota evictions already in `t`, and add this node's work after them
-      auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
-      append(t.decisions, sub.decisions);
-      append(t.bindings, sub.bindings);
-      append(t.created, sub.created);
-      append(t.reused, sub.reused);
-      append(t.destroyed, sub.destroyed);
-      append(t.wholes, sub.wholes);
-      append(t.evicted, sub.evicted);
+      t.Absorb(sub);
       return true;
     }
     Rollback(sub);
