@@ -206,11 +206,12 @@ class Scheduler {
   std::vector<Victim> VictimCandidates(const Job& job, const ModelState& m, MilliGpu cost) const;
   bool EvictForQuota(const Job& job, const QuotaRequest& request, const std::vector<Victim>& candidates,
                      const ModelState& m, Tentative& t);
+  using VictimsByJob = std::map<std::uint64_t, const Victim*>;  // the candidates, by job id
   std::optional<std::pair<GpuRef, std::vector<JobId>>> GeometryVictims(
-      const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates,
+      const Job& job, const ModelState& m, int profile, const VictimsByJob& candidates,
       const std::vector<GpuRef>* only = nullptr) const;
   std::vector<GpuRef> GpusOf(const Node& node, const ModelState& m) const;  // the node's GPUs of `m`
-  bool PreemptOnOneNode(Job& job, ModelState& m, int profile, const std::vector<Victim>& candidates,
+  bool PreemptOnOneNode(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
                         std::int64_t now_ms, Tentative& t);
   bool QuotaFits(const Job& job, const QuotaRequest& request) const;
   void Evict(JobId victim, Tentative& t);

@@ -166,12 +166,13 @@ bool Scheduler::EvictForQuota(const Job& job, const QuotaRequest& request,
 // whole GPU, profile < 0) fits, chosen by (highest victim priority, number of victims, their
 // cost, GPU, start). nullopt when no such set exists.
 std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
-    const Job& job, const ModelState& m, int profile, const std::vector<Victim>& candidates,
+    const Job& job, const ModelState& m, int profile, const VictimsByJob& candidates,
     const std::vector<GpuRef>* only) const {
-  std::map<std::uint64_t, const Victim*> open;
-  for (const Victim& v : candidates) {
-    if (jobs_.at(v.job.value()).state == JobState::kRunning) open[v.job.value()] = &v;
-  }
+  // A candidate is a victim here while it still runs (one evicted earlier in this attempt does not).
+  const auto open_victim = [&](std::uint64_t job) -> const Victim* {
+    const auto it = candidates.find(job);
+    return it != candidates.end() && jobs_.at(job).state == JobState::kRunning ? it->second : nullptr;
+  };
   using Score = std::tuple<int, std::size_t, std::int64_t, GpuRef, int>;
   std::optional<Score> best;
   std::optional<std::pair<GpuRef, std::vector<JobId>>> pick;
@@ -185,8 +186,9 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
     const Gpu& gpu = gpus_[ref];
     if (gpu.removed || ReservedForOther(ref, job.id)) continue;
     if (profile < 0) {  // a whole GPU in whole mode held by a candidate
-      if (gpu.mode != GpuMode::kWhole || !open.contains(gpu.whole_job.value())) continue;
-      const Victim& v = *open.at(gpu.whole_job.value());
+      const Victim* holder = gpu.mode == GpuMode::kWhole ? open_victim(gpu.whole_job.value()) : nullptr;
+      if (holder == nullptr) continue;
+      const Victim& v = *holder;
       consider(Score{v.priority, 1, v.cost.value(), ref, 0}, {{v.job.value(), &v}});
       continue;
     }
@@ -196,7 +198,7 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
     bool any = false;
     for (const Instance& inst : gpu.instances) {
       if (!inst.job.valid()) continue;
-      if (open.contains(inst.job.value())) {
+      if (open_victim(inst.job.value()) != nullptr) {
         any = true;
       } else {
         g.Add(pinned, inst.placement);
@@ -208,12 +210,13 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
       const mig::UnitMask want = g.Mask({profile, start});
       std::map<std::uint64_t, const Victim*> hit;
       for (const Instance& inst : gpu.instances) {
-        if (inst.job.valid() && open.contains(inst.job.value()) && (g.Mask(inst.placement) & want) != 0)
-          hit[inst.job.value()] = open.at(inst.job.value());
+        if (inst.job.valid() && (g.Mask(inst.placement) & want) != 0) {
+          if (const Victim* v = open_victim(inst.job.value()); v != nullptr) hit[inst.job.value()] = v;
+        }
       }
       mig::Occupancy kept = pinned;  // the candidates that stay must still leave the slot legal
       for (const Instance& inst : gpu.instances) {
-        if (inst.job.valid() && open.contains(inst.job.value()) && !hit.contains(inst.job.value()) &&
+        if (inst.job.valid() && open_victim(inst.job.value()) != nullptr && !hit.contains(inst.job.value()) &&
             g.CanAdd(kept, inst.placement))
           g.Add(kept, inst.placement);
       }
@@ -233,7 +236,7 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
 // A same-node gang, node by node: on each node of the model, slice by slice, the normal placement
 // else the cheapest geometry victims on that node's GPUs; the first node where every slice fits
 // wins, and a node that fails is undone before the next is tried.
-bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const std::vector<Victim>& candidates,
+bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
                                  std::int64_t now_ms, Tentative& t) {
   for (const Node& node : nodes_) {
     const std::vector<GpuRef> here = GpusOf(node, m);
@@ -273,13 +276,15 @@ bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, 
   t.now_ms = now_ms;
   const QuotaRequest request{{m.quota_class, MilliGpu(cost.value() * job.count)}};
   bool ok = EvictForQuota(job, request, candidates, m, t);
+  VictimsByJob by_job;  // built once: the geometry search looks victims up per instance, per GPU
+  for (const Victim& v : candidates) by_job.emplace(v.job.value(), &v);
   if (ok && job.same_node && job.count > 1) {
-    ok = PreemptOnOneNode(job, m, profile, candidates, now_ms, t);
+    ok = PreemptOnOneNode(job, m, profile, by_job, now_ms, t);
   }
   // Slice by slice: the normal placement, else the cheapest geometry victims for this slice.
   for (int i = 0; ok && !(job.same_node && job.count > 1) && i < job.count; ++i) {
     if (PlaceSlice(job, m, profile, nullptr, now_ms, t)) continue;
-    const auto pick = GeometryVictims(job, m, profile, candidates);
+    const auto pick = GeometryVictims(job, m, profile, by_job);
     if (!pick) {
       ok = false;
       break;
