@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
 
 #include "cli/table.h"
 #include "sim/cluster_spec.h"
@@ -18,7 +21,7 @@ namespace gpuslice::cli {
 namespace {
 
 struct SimFlags {
-  std::string cluster, workload, mode = "replay", map = "compute", report;
+  std::string cluster, workload, mode = "replay", map = "compute", report, window = "0:100";
   std::vector<std::string> policies{"gpuslice"};
   std::uint64_t seed = 1;
   double time_scale = 1.0, arrival_limit = 1.0;
@@ -51,6 +54,29 @@ void PrintTable(const sim::SimReport& report) {
   std::cout << t.Render();
 }
 
+// "FROM:TO", percents of the arrival order, 0 <= FROM <= TO <= 100; as fractions.
+Result<std::pair<double, double>> ParseWindow(const std::string& text) {
+  const auto bad = [&] {
+    return Fail(ErrorCode::kInvalidArgument,
+                "--window '{}': write FROM:TO, percents of the jobs' arrival order with 0 <= FROM <= TO "
+                "<= 100 (default 0:100, first to last arrival)",
+                text);
+  };
+  const std::size_t colon = text.find(':');
+  if (colon == std::string::npos) return bad();
+  double from = 0, to = 0;
+  try {
+    std::size_t used_from = 0, used_to = 0;
+    from = std::stod(text.substr(0, colon), &used_from);
+    to = std::stod(text.substr(colon + 1), &used_to);
+    if (used_from != colon || used_to != text.size() - colon - 1) return bad();
+  } catch (const std::exception&) {  // std::invalid_argument, std::out_of_range
+    return bad();
+  }
+  if (!(from >= 0 && from <= to && to <= 100)) return bad();
+  return std::pair{from / 100, to / 100};
+}
+
 int Run(const SimFlags& f) {
   const auto started = std::chrono::steady_clock::now();
   Result<sim::ClusterSpec> cluster = sim::ReadClusterSpecFile(f.cluster);
@@ -71,6 +97,12 @@ int Run(const SimFlags& f) {
   sim::SimOptions options;
   options.mode = f.mode == "replay" ? sim::SimOptions::Mode::kReplay : sim::SimOptions::Mode::kArrival;
   options.time_scale = f.time_scale;
+  if (Result<std::pair<double, double>> w = ParseWindow(f.window); w) {
+    options.window_from = w->first;
+    options.window_to = w->second;
+  } else {
+    return Bad(w.error());
+  }
   options.arrival_limit = f.arrival_limit;
   options.seed = f.seed;
   options.scheduler.preemption = f.preemption == "on";
@@ -87,17 +119,18 @@ int Run(const SimFlags& f) {
   std::cerr << fmt::format("gpuslice sim: {} jobs, seed {}, {} mode\n", jobs->size(), f.seed, f.mode);
   for (const sim::PolicySpec& p : policies) {
     const auto t0 = std::chrono::steady_clock::now();
+    // One line per 10% step, each step once and in order (the simulator reports whole percents).
     int shown = 0;
     options.progress = [&](double done) {
-      if (static_cast<int>(done * 10) > shown) {
-        shown = static_cast<int>(done * 10);
-        std::cerr << fmt::format("gpuslice sim: {} {}%\n", p.name, shown * 10);
+      for (const int step = static_cast<int>(done * 10 + 1e-9); shown < step;) {
+        std::cerr << fmt::format("gpuslice sim: {} {}%\n", p.name, ++shown * 10);
       }
     };
     Result<sim::PolicyResult> r = sim::RunPolicy(p, *cluster, *jobs, options);
     if (!r) return Bad(r.error());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::cerr << fmt::format("gpuslice sim: {} done in {:.2f}s\n", p.name, secs);
+    std::cerr << fmt::format("gpuslice sim: {} done in {:.2f}s{}\n", p.name, secs,
+                             r->window_s ? fmt::format(" (window {:.2f} h)", *r->window_s / 3600) : "");
     report.policies.push_back(std::move(*r));
   }
   report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -128,10 +161,15 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
                 "gpuslice, first-fit, whole-gpu, static:FILE:CONFIG (comma-separated)")
       ->delimiter(',');
   c->add_option("--seed", f->seed, "Seed for generators and arrival sampling (default 1)");
-  c->add_option("--mode", f->mode, "replay (trace times) or arrival (fragmentation methodology)");
-  c->add_option("--time-scale", f->time_scale,
-                "replay: multiply arrival times (durations are kept): below 1 raises the load")
+  c->add_option("--mode", f->mode,
+                "replay (trace times; needs them) or arrival (fragmentation methodology; docs/simulator.md)");
+  c->add_option(
+       "--time-scale", f->time_scale,
+       "replay: multiply arrival times, not durations: below 1 packs arrivals closer and raises the load")
       ->check(CLI::PositiveNumber);
+  c->add_option("--window", f->window,
+                "replay: average from the FROM% to the TO% job in arrival order (default 0:100, first to "
+                "last arrival)");
   c->add_option("--arrival-limit", f->arrival_limit,
                 "arrival: stop at this multiple of the cluster's capacity")
       ->check(CLI::PositiveNumber);

@@ -35,8 +35,10 @@ json PolicyJson(const PolicyResult& p, JsonSeries series) {
   json j = {
       {"policy", p.policy},
       {"allocation_ratio", p.allocation_ratio},
+      {"window_s", p.window_s ? json(*p.window_s) : json(nullptr)},
       {"jobs_submitted", p.jobs_submitted},
       {"jobs_placed", p.jobs_placed},
+      {"jobs_unplaced", p.jobs_unplaced},
       {"wait_s", {{"p50", p.wait_s.p50}, {"p90", p.wait_s.p90}, {"p99", p.wait_s.p99}}},
       {"instances_created", p.instances_created},
       {"instances_destroyed", p.instances_destroyed},
@@ -142,9 +144,11 @@ std::string RenderSummary(const SimReport& r) {
   }
   out += "</tbody></table>\n";
   out +=
-      "<p class=\"note\">Allocation: allocated compute slices ÷ all compute slices (time-averaged in replay "
-      "mode, "
-      "at 100 % arrived demand in arrival mode). Waits are nearest-rank percentiles over placed jobs.</p>\n";
+      "<p class=\"note\">Allocation: allocated compute slices ÷ all compute slices (time-averaged over the "
+      "measurement window, by default the first to the last arrival, in replay mode, at 100 % arrived demand "
+      "in arrival mode). Waits are "
+      "nearest-rank percentiles; in replay mode jobs never placed count with their wait until the end "
+      "(a lower bound). Definitions: docs/simulator.md.</p>\n";
   return out;
 }
 
@@ -183,7 +187,7 @@ std::vector<SeriesPoint> WaitCdf(const std::vector<double>& waits) {
 std::string RenderWaitChart(const SimReport& r) {
   LineChart chart;
   chart.title = "Wait-time CDF per policy";
-  chart.y = {.label = "share of placed jobs", .format = ChartAxis::Format::kPercent, .min = 0.0, .max = 1.0};
+  chart.y = {.label = "share of jobs", .format = ChartAxis::Format::kPercent, .min = 0.0, .max = 1.0};
   double min_positive = std::numeric_limits<double>::infinity(), max = 0;
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
     const PolicyResult& p = r.policies[i];

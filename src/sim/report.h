@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,18 +36,24 @@ struct WaitPercentiles {
   double p50 = 0, p90 = 0, p99 = 0;
 };
 
+// The metrics are defined in simulator.h and docs/simulator.md.
 struct PolicyResult {
   std::string policy;  // "whole-gpu", "static:FILE:CONFIG", "first-fit", "gpuslice"
-  // Allocated compute slices ÷ total: time-averaged in replay mode, at 100 % arrived demand in
-  // arrival mode. 0..1.
+  // Allocated compute slices ÷ total: time-averaged over the measurement window in replay mode,
+  // at 100 % arrived demand in arrival mode. 0..1.
   double allocation_ratio = 0;
+  // Replay: the measurement window's length (first to last arrival); nullopt in arrival mode.
+  std::optional<double> window_s;
   std::int64_t jobs_submitted = 0, jobs_placed = 0;
-  WaitPercentiles wait_s;
+  std::int64_t jobs_unplaced = 0;  // submitted, never started (replay: still waiting at the end)
+  WaitPercentiles wait_s;          // of waits_s
   std::int64_t instances_created = 0, instances_destroyed = 0;
   std::int64_t jobs_preempted = 0;      // preemptions (a job preempted twice counts twice)
-  double upper_bound = 0;               // geometric upper bound, 0..1
+  double upper_bound = 0;               // no placement's allocation_ratio exceeds it, 0..1
   std::vector<SeriesPoint> allocation;  // allocation ratio (0..1) over x
-  std::vector<double> waits_s;          // each placed job's wait (CDF)
+  // Each placed job's wait (submit to first start) and, in replay mode, each unplaced job's wait
+  // until the end of the simulation (censored: a lower bound of its real wait). For the CDF.
+  std::vector<double> waits_s;
   std::map<std::string, std::vector<SeriesPoint>> team_usage_mgpu;  // per team, milli-GPU over x
 };
 
@@ -70,8 +77,9 @@ WaitPercentiles Percentiles(std::vector<double> waits);
 enum class JsonSeries { kOmit, kInclude };
 
 // {"mode","x_label","cluster","workload","seed","wall_seconds","policies":[{"policy",
-//  "allocation_ratio","jobs_submitted","jobs_placed","wait_s":{"p50","p90","p99"},
-//  "instances_created","instances_destroyed","upper_bound"}]}; with JsonSeries::kInclude each
+//  "allocation_ratio","window_s","jobs_submitted","jobs_placed","jobs_unplaced","wait_s":{"p50",
+//  "p90","p99"},"instances_created","instances_destroyed","jobs_preempted","upper_bound"}]}
+// (window_s is null in arrival mode); with JsonSeries::kInclude each
 // policy also has "allocation": [[x,y],…], "waits_s": […] and "team_usage_mgpu": {team: [[x,y],…]}
 // (non-finite points left out). Strings are copied as given: dump with
 // json::error_handler_t::replace, as they may not be valid UTF-8.
