@@ -159,7 +159,7 @@ std::vector<GpuRef> Scheduler::GpusOf(const Node& node, const ModelState& m) con
 
 bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t) {
   auto one = [&](const std::vector<GpuRef>* only) { return PlaceSlice(job, m, profile, only, now_ms, t); };
-  if (!job.same_node || job.count == 1) {  // a single slice is on one node anyway
+  if (!OnOneNode(job)) {
     // A job holding a reservation uses its reserved GPUs first.
     const Reservation* res = ReservationOf(job.id);
     for (int i = 0; i < job.count; ++i) {

@@ -211,6 +211,8 @@ class Scheduler {
       const Job& job, const ModelState& m, int profile, const VictimsByJob& candidates,
       const std::vector<GpuRef>* only = nullptr) const;
   std::vector<GpuRef> GpusOf(const Node& node, const ModelState& m) const;  // the node's GPUs of `m`
+  bool PreemptSlices(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
+                     const std::vector<GpuRef>* only, std::int64_t now_ms, Tentative& t);
   bool PreemptOnOneNode(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
                         std::int64_t now_ms, Tentative& t);
   bool QuotaFits(const Job& job, const QuotaRequest& request) const;

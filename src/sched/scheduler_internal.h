@@ -60,6 +60,11 @@ struct Scheduler::PassCache {
 };
 
 // Changes made while placing one job, so that a gang that does not fully fit can be undone.
+// A gang whose slices must share one node (a one-slice job is on one node anyway).
+inline bool OnOneNode(const Job& job) {
+  return job.same_node && job.count > 1;
+}
+
 struct Scheduler::Tentative {
   JobId job;
   MilliGpu cost;

@@ -233,9 +233,23 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
   return pick;
 }
 
-// A same-node gang, node by node: on each node of the model, slice by slice, the normal placement
-// else the cheapest geometry victims on that node's GPUs; the first node where every slice fits
-// wins, and a node that fails is undone before the next is tried.
+// Slice by slice, on `only` (null: any GPU of the model): the normal placement, else the cheapest
+// geometry victims for this slice. False as soon as a slice cannot be made to fit.
+bool Scheduler::PreemptSlices(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
+                              const std::vector<GpuRef>* only, std::int64_t now_ms, Tentative& t) {
+  for (int i = 0; i < job.count; ++i) {
+    if (PlaceSlice(job, m, profile, only, now_ms, t)) continue;
+    const auto pick = GeometryVictims(job, m, profile, candidates, only);
+    if (!pick) return false;
+    for (JobId v : pick->second) Evict(v, t);
+    const std::vector<GpuRef> one{pick->first};
+    if (!PlaceSlice(job, m, profile, &one, now_ms, t)) return false;
+  }
+  return true;
+}
+
+// A same-node gang, node by node: PreemptSlices on each node of the model; the first node where
+// every slice fits wins, and a node that fails is undone before the next is tried.
 bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
                                  std::int64_t now_ms, Tentative& t) {
   for (const Node& node : nodes_) {
@@ -243,20 +257,8 @@ bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const Vic
     if (here.empty()) continue;
     Tentative sub{t.job, t.cost};
     sub.now_ms = now_ms;
-    bool ok = true;
-    for (int i = 0; ok && i < job.count; ++i) {
-      if (PlaceSlice(job, m, profile, &here, now_ms, sub)) continue;
-      const auto pick = GeometryVictims(job, m, profile, candidates, &here);
-      if (!pick) {
-        ok = false;
-        break;
-      }
-      for (JobId v : pick->second) Evict(v, sub);
-      const std::vector<GpuRef> one{pick->first};
-      ok = PlaceSlice(job, m, profile, &one, now_ms, sub);
-    }
-    if (ok) {  // keep the quota evictions already in `t`, and add this node's work after them
-      t.Absorb(sub);
+    if (PreemptSlices(job, m, profile, candidates, &here, now_ms, sub)) {
+      t.Absorb(sub);  // after the quota evictions already in `t`
       return true;
     }
     Rollback(sub);
@@ -278,21 +280,8 @@ bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, 
   bool ok = EvictForQuota(job, request, candidates, m, t);
   VictimsByJob by_job;  // built once: the geometry search looks victims up per instance, per GPU
   for (const Victim& v : candidates) by_job.emplace(v.job.value(), &v);
-  if (ok && job.same_node && job.count > 1) {
-    ok = PreemptOnOneNode(job, m, profile, by_job, now_ms, t);
-  }
-  // Slice by slice: the normal placement, else the cheapest geometry victims for this slice.
-  for (int i = 0; ok && !(job.same_node && job.count > 1) && i < job.count; ++i) {
-    if (PlaceSlice(job, m, profile, nullptr, now_ms, t)) continue;
-    const auto pick = GeometryVictims(job, m, profile, by_job);
-    if (!pick) {
-      ok = false;
-      break;
-    }
-    for (JobId v : pick->second) Evict(v, t);
-    const std::vector<GpuRef> only{pick->first};
-    ok = PlaceSlice(job, m, profile, &only, now_ms, t);
-  }
+  ok = ok && (OnOneNode(job) ? PreemptOnOneNode(job, m, profile, by_job, now_ms, t)
+                             : PreemptSlices(job, m, profile, by_job, nullptr, now_ms, t));
   if (ok && QuotaFits(job, request)) return true;
   Rollback(t);
   cache.no_victims.insert(memo);

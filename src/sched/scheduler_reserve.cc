@@ -60,7 +60,7 @@ void Scheduler::DropReservation(JobId job) {
 
 void Scheduler::MaybeReserve(Job& job, ModelState& m, int profile, std::int64_t now_ms) {
   if (static_cast<int>(reservations_.size()) >= options_.max_reservations ||
-      now_ms - job.submit_ms < options_.reserve_after_ms || (job.same_node && job.count > 1)) {
+      now_ms - job.submit_ms < options_.reserve_after_ms || OnOneNode(job)) {
     return;
   }
   if (ReservationOf(job.id) != nullptr) return;
