@@ -119,11 +119,11 @@ Result<void> Supervisor::Recover() {
     if (e.rec.state == WorkloadState::kRunning) {
       if (!same_boot) {
         Finish(e, std::nullopt, std::nullopt, "the node restarted while the process ran");
-      } else if (::access(GateMarkerOf(e.rec).c_str(), F_OK) == 0) {
+      } else if (const std::string marker = GateMarkerOf(e.rec); ::access(marker.c_str(), F_OK) == 0) {
         // Recorded, but the agent died before opening the start gate: the process ran nothing
         // and exits (or has exited) on its own. Start it again, as the same run.
         if (IsSameProcess(e.rec.pid, e.rec.start_ticks)) ::kill(e.rec.pid, SIGKILL);
-        ::unlink(GateMarkerOf(e.rec).c_str());
+        ::unlink(marker.c_str());
         e.rec.state = WorkloadState::kStarting;
         e.rec.pid = 0;
         e.resume_start = true;

@@ -97,8 +97,9 @@ class AgentLoop {
   void Log(agent::LogLevel level, std::string_view message) {
     err_ << "gpuslice agent: " << agent::LogLevelName(level) << ": " << message << '\n' << std::flush;
   }
-  // On simulated GPUs: the running workloads as GPU processes (sim_workloads.h).
-  void SyncSim();
+  // On simulated GPUs: the running workloads as GPU processes (sim_workloads.h); with !always,
+  // only when the supervisor's workloads changed since the last sync.
+  void SyncSim(bool always = true);
   // Re-reads the desired file when its stamp changed. Errors are logged; the last good state stays.
   Result<void> RefreshDesired();
   bool Pass();  // one reconcile + report; true when converged
@@ -119,9 +120,9 @@ class AgentLoop {
   std::string last_error_;
   std::vector<std::string> last_blocked_;  // of the desired file, logged once until it changes
   std::unique_ptr<ServerLink> link_;       // --server: desired states come from the server
-  agent::UniqueFd desired_watch_;
-  gpu::SimBackend* sim_ = nullptr;  // simulated GPUs: workloads appear on them as processes  // --desired:
-                                    // inotify on its directory, so a change wakes the loop at once
+  agent::UniqueFd desired_watch_;          // --desired: inotify on its directory, so a change wakes the loop
+  gpu::SimBackend* sim_ = nullptr;         // simulated GPUs: workloads appear on them as processes
+  std::string sim_synced_;                 // the workloads (job, pid, state) as last synced to sim_
   Result<void> Connect();
 
   // --server: each supervised workload's output, shipped to the server as one stream.
@@ -252,8 +253,16 @@ void AgentLoop::WriteActual(const api::ActualNodeState& actual) {
   last_written_ = std::move(text);
 }
 
-void AgentLoop::SyncSim() {
-  if (sim_ != nullptr) (void)SyncSimWorkloadProcesses(*sim_, sup_->List());
+void AgentLoop::SyncSim(bool always) {
+  if (sim_ == nullptr) return;
+  const std::vector<agent::WorkloadStatus> workloads = sup_->List();
+  std::string key;
+  for (const agent::WorkloadStatus& w : workloads) {
+    key += fmt::format("{}:{}:{};", w.job_id, w.pid.value_or(0), api::WorkloadStateName(w.state));
+  }
+  if (!always && key == sim_synced_) return;  // the wait loop: only when a workload changed
+  (void)SyncSimWorkloadProcesses(*sim_, workloads);
+  sim_synced_ = std::move(key);
 }
 
 bool AgentLoop::Pass() {
@@ -294,7 +303,7 @@ void AgentLoop::Wait(Clock::MonoTime until) {
       }
     }
     if (Result<void> r = sup_->Poll(); !r) Log(agent::LogLevel::kWarning, "supervisor: " + r.error().message);
-    SyncSim();
+    SyncSim(/*always=*/false);
     if (link_ && clock_.MonoNow() - last_ship_ >= kShipPeriod) ShipLogs();
     if (link_ && !fds.empty() && (fds.back().revents & POLLIN) != 0) {
       link_->DrainWake();
