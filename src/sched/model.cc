@@ -1,6 +1,8 @@
 // Names of the scheduler's enums, for people, JSON and logs.
 #include "sched/model.h"
 
+#include <algorithm>
+
 namespace gpuslice::sched {
 
 std::string_view GpuModeName(GpuMode mode) {
@@ -49,6 +51,12 @@ std::string_view PendingKindName(PendingKind kind) {
     case PendingKind::kReserved: return "reserved";
   }
   return "none";
+}
+
+int JobsOn(const Gpu& gpu) {
+  const auto busy = std::count_if(gpu.instances.begin(), gpu.instances.end(),
+                                  [](const Instance& i) { return i.job.valid(); });
+  return static_cast<int>(busy) + (gpu.whole_job.valid() ? 1 : 0);
 }
 
 }  // namespace gpuslice::sched

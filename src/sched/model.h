@@ -53,6 +53,9 @@ struct Gpu {
   JobId whole_job;  // kWhole: the job holding the GPU
 };
 
+// Jobs running on the GPU: on its instances, or holding it whole.
+int JobsOn(const Gpu& gpu);
+
 struct Node {
   NodeId id;
   std::string name;

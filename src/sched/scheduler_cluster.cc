@@ -20,13 +20,6 @@ bool IsHeld(GpuMode mode) {
   return mode == GpuMode::kCordoned || mode == GpuMode::kDraining;
 }
 
-// Jobs running on the GPU: on its instances, or holding it whole.
-int JobsOn(const Gpu& gpu) {
-  const auto busy = std::count_if(gpu.instances.begin(), gpu.instances.end(),
-                                  [](const Instance& i) { return i.job.valid(); });
-  return static_cast<int>(busy) + (gpu.whole_job.valid() ? 1 : 0);
-}
-
 // The GPU's instances are exactly `layout`, in any order.
 bool HasLayout(const Gpu& gpu, mig::Layout layout) {
   mig::Layout have;

@@ -464,10 +464,7 @@ Result<NodeView> ControlPlane::SetGpuMode(std::string_view name, int gpu_index, 
     return Fail(ErrorCode::kInvalidArgument, "node {} GPU {}: {} has no MIG", name, gpu_index,
                 gpu.model->name);
   }
-  const auto busy = std::count_if(gpu.instances.begin(), gpu.instances.end(),
-                                  [](const sched::Instance& i) { return i.job.valid(); }) +
-                    (gpu.whole_job.valid() ? 1 : 0);
-  if (busy > 0) {
+  if (const int busy = sched::JobsOn(gpu); busy > 0) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "node {} GPU {} runs {} job(s): drain it and wait for them first", name, gpu_index, busy);
   }
@@ -477,21 +474,28 @@ Result<NodeView> ControlPlane::SetGpuMode(std::string_view name, int gpu_index, 
   next.layouts.erase(gpu_index);  // a static layout gives way to the mode
   ordered_json data{{"node", node_name}, {"action", "set-mode"}, {"gpu", gpu_index}, {"mode", mode_name}};
   if (Result<void> c = CommitSettingsLocked(node_name, std::move(next), data); !c) return Fail(c.error());
+  Result<bool> destroyed = SwitchBaseModeLocked(ref, mode);
+  if (!destroyed)
+    return Fail(ErrorCode::kInternal, "node {} GPU {}: {}", name, gpu_index, destroyed.error().message);
+  EmitLocked("node-mode", "", std::move(data));
+  if (*destroyed) BumpLocked(node_name);
+  return NodeViewLocked(nodes_.at(node_name));
+}
+
+Result<bool> ControlPlane::SwitchBaseModeLocked(sched::GpuRef ref, sched::GpuMode mode) {
+  const sched::Gpu& gpu = scheduler_->gpu(ref);
   const sched::GpuMode held = gpu.mode;  // cordoned or draining stays so after the switch
   bool destroyed = false;
-  if (!gpu.instances.empty()) {  // idle slices only (checked above): gone first
+  if (!gpu.instances.empty()) {  // idle slices only (the caller checked): gone first
     Result<std::vector<sched::Decision>> d = scheduler_->SetGpuMode(ref, sched::GpuMode::kDraining, NowMs());
     destroyed = d && !d->empty();
   }
-  if (Result<std::vector<sched::Decision>> r = scheduler_->SetGpuMode(ref, mode, NowMs()); !r) {
-    return Fail(ErrorCode::kInternal, "node {} GPU {}: {}", name, gpu_index, r.error().message);
-  }
+  if (Result<std::vector<sched::Decision>> r = scheduler_->SetGpuMode(ref, mode, NowMs()); !r)
+    return Fail(r.error());
   if (held == sched::GpuMode::kCordoned || held == sched::GpuMode::kDraining) {
     (void)scheduler_->SetGpuMode(ref, held, NowMs());
   }
-  EmitLocked("node-mode", "", std::move(data));
-  if (destroyed) BumpLocked(node_name);
-  return NodeViewLocked(nodes_.at(node_name));
+  return destroyed;
 }
 
 Result<std::vector<ControlPlane::GpuLayoutPlan>> ControlPlane::PlanLayoutLocked(
@@ -582,10 +586,7 @@ Result<std::vector<ControlPlane::GpuLayoutPlan>> ControlPlane::ApplyLayout(std::
   std::vector<std::string> busy;
   for (const auto& [g, layout] : wanted) {
     const sched::Gpu& gpu = scheduler_->gpu(node.gpus[static_cast<std::size_t>(g)]);
-    const bool runs =
-        gpu.whole_job.valid() || std::any_of(gpu.instances.begin(), gpu.instances.end(),
-                                             [](const sched::Instance& i) { return i.job.valid(); });
-    if (runs) busy.push_back(std::to_string(g));
+    if (sched::JobsOn(gpu) > 0) busy.push_back(std::to_string(g));
   }
   if (!busy.empty()) {
     return Fail(ErrorCode::kFailedPrecondition, "node {}: GPU {} run(s) jobs: drain and wait for them first",
@@ -606,10 +607,13 @@ Result<std::vector<ControlPlane::GpuLayoutPlan>> ControlPlane::ApplyLayout(std::
   if (Result<void> c = CommitSettingsLocked(node_name, std::move(next), data); !c) return Fail(c.error());
   for (const auto& [g, layout] : wanted) {
     const sched::GpuRef ref = node.gpus[static_cast<std::size_t>(g)];
-    Result<std::vector<sched::Decision>> r =
-        layout ? scheduler_->SetStaticLayout(ref, *layout, NowMs())
-               : scheduler_->SetGpuMode(ref, sched::GpuMode::kWhole, NowMs());
-    if (!r) return Fail(ErrorCode::kInternal, "node {} GPU {}: {}", name, g, r.error().message);
+    std::optional<Error> failed;
+    if (layout) {
+      if (auto r = scheduler_->SetStaticLayout(ref, *layout, NowMs()); !r) failed = r.error();
+    } else if (auto r = SwitchBaseModeLocked(ref, sched::GpuMode::kWhole); !r) {
+      failed = r.error();
+    }
+    if (failed) return Fail(ErrorCode::kInternal, "node {} GPU {}: {}", name, g, failed->message);
   }
   EmitLocked("node-mode", "", std::move(data));
   BumpLocked(node_name);

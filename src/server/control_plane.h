@@ -291,6 +291,10 @@ class ControlPlane {
   std::string NodeRecordLocked(const std::string& node, const NodeSettings& settings) const;
   // Writes the node's record with `next` and an event (kind "node-mode", `event` as its data);
   // once durable, `next` becomes the node's settings. The scheduler is the caller's to change.
+  // Makes `mode` the GPU's base mode as an admin's switch does: a dynamic GPU's idle slices are
+  // destroyed first (true when any were), and a cordon or drain stays. The caller checked that no
+  // job runs on it. Requires mu_.
+  Result<bool> SwitchBaseModeLocked(sched::GpuRef ref, sched::GpuMode mode);
   Result<void> CommitSettingsLocked(const std::string& node, NodeSettings next,
                                     const nlohmann::ordered_json& event);
   void ApplySettingsLocked(const std::string& node);

@@ -462,6 +462,32 @@ TEST_F(ControlPlaneTest, MigPartedLayoutsArePlannedAppliedKeptAndAsserted) {
   EXPECT_EQ(cp->PlanLayout("n9", kMigParted, "mixed").error().code, ErrorCode::kNotFound);
 }
 
+// Turning MIG off through a layout switches a GPU the way `gpu set-mode` does: its warm idle
+// slices go first, and a cordon stays.
+TEST_F(ControlPlaneTest, ALayoutTurnsMigOffOnAGpuWithWarmSlicesAndKeepsItsCordon) {
+  auto cp = OpenCp();
+  ASSERT_TRUE(cp->RegisterNode({"n1", "A100-80GB", 2}));
+  const std::uint64_t a = cp->Submit(Job("3g.40gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  ASSERT_TRUE(cp->SetNodeMode("n1", 0, NodeAction::kCordon));
+  const std::uint64_t b = cp->Submit(Job("3g.40gb")).value();
+  ASSERT_EQ(cp->Schedule().value(), 1);
+  ASSERT_EQ(cp->Get(b)->slices[0].gpu, 1);
+  ASSERT_TRUE(cp->Report(Exited("n1", a, 0)));
+  ASSERT_TRUE(cp->Report(Exited("n1", b, 0)));  // GPU 1 keeps b's slice, warm and idle
+  ASSERT_EQ(cp->NodeViewOf("n1")->gpus[1].instances.size(), 1u);
+  ASSERT_TRUE(cp->SetNodeMode("n1", 1, NodeAction::kCordon));
+
+  const Result<std::vector<ControlPlane::GpuLayoutPlan>> applied = cp->ApplyLayout("n1", kMigParted, "mixed");
+  ASSERT_TRUE(applied) << applied.error().message;
+  const NodeView v = cp->NodeViewOf("n1").value();
+  EXPECT_EQ(v.gpus[0].base_mode, "static");
+  EXPECT_EQ(v.gpus[0].mode, "cordoned");
+  EXPECT_EQ(v.gpus[1].base_mode, "whole");
+  EXPECT_EQ(v.gpus[1].mode, "cordoned");
+  EXPECT_TRUE(v.gpus[1].instances.empty());
+}
+
 TEST(ControlPlaneSqliteTest, SurvivesAReopenOfTheDatabase) {
   const std::string dir = ::testing::TempDir() + "/cp-sqlite-" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
