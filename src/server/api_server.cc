@@ -821,32 +821,45 @@ net::Reply ApiServer::Impl::Metrics(net::Request& req) {
     }
   }
   // Every slice, as its agent last sampled it (absent until an agent reports usage).
-  m.Family("gpuslice_slice_memory_used_bytes", "gauge", "GPU memory used on a MIG slice.");
-  m.Family("gpuslice_slice_memory_total_bytes", "gauge", "GPU memory of a MIG slice.");
-  m.Family("gpuslice_slice_activity_ratio", "gauge",
-           "Share of time a slice's SMs were busy (0..1), where the GPU can measure it.");
-  m.Family("gpuslice_slice_processes", "gauge", "Compute processes on a MIG slice.");
+  // Per-slice usage: the rows first, then each family as one group (the text format wants every
+  // sample of a family right after its TYPE line).
   std::map<std::uint64_t, std::string> team_of;
   for (const JobView& v : jobs) team_of[v.id] = v.team;
+  std::vector<std::pair<Labels, const InstanceView*>> slices;
   for (const NodeView& n : nodes) {
     for (const GpuView& g : n.gpus) {
       for (const InstanceView& i : g.instances) {
-        const Labels l{{"node", n.spec.name},
-                       {"gpu", std::to_string(g.index)},
-                       {"slice", fmt::format("{}@{}", i.profile, i.start)},
-                       {"job", i.job ? std::to_string(*i.job) : ""},
-                       {"team", i.job ? team_of[*i.job] : ""}};
-        if (i.memory_used_mib)
-          m.Sample("gpuslice_slice_memory_used_bytes", l,
-                   static_cast<double>(*i.memory_used_mib) * 1048576.0);
-        if (i.memory_total_mib)
-          m.Sample("gpuslice_slice_memory_total_bytes", l,
-                   static_cast<double>(*i.memory_total_mib) * 1048576.0);
-        if (i.activity_percent) m.Sample("gpuslice_slice_activity_ratio", l, *i.activity_percent / 100.0);
-        if (i.processes) m.Sample("gpuslice_slice_processes", l, *i.processes);
+        slices.push_back({Labels{{"node", n.spec.name},
+                                 {"gpu", std::to_string(g.index)},
+                                 {"slice", fmt::format("{}@{}", i.profile, i.start)},
+                                 {"job", i.job ? std::to_string(*i.job) : ""},
+                                 {"team", i.job ? team_of[*i.job] : ""}},
+                          &i});
       }
     }
   }
+  const auto slice_family = [&](std::string_view name, std::string_view help, auto value_of) {
+    m.Family(name, "gauge", help);
+    for (const auto& [labels, i] : slices) {
+      if (const std::optional<double> v = value_of(*i)) m.Sample(name, labels, *v);
+    }
+  };
+  const auto bytes = [](const std::optional<std::int64_t>& mib) {
+    return mib ? std::optional<double>(static_cast<double>(*mib) * 1048576.0) : std::nullopt;
+  };
+  slice_family("gpuslice_slice_memory_used_bytes", "GPU memory used on a MIG slice.",
+               [&](const InstanceView& i) { return bytes(i.memory_used_mib); });
+  slice_family("gpuslice_slice_memory_total_bytes", "GPU memory of a MIG slice.",
+               [&](const InstanceView& i) { return bytes(i.memory_total_mib); });
+  slice_family("gpuslice_slice_activity_ratio",
+               "Share of time a slice's SMs were busy (0..1), where the GPU can measure it.",
+               [](const InstanceView& i) {
+                 return i.activity_percent ? std::optional<double>(*i.activity_percent / 100.0)
+                                           : std::nullopt;
+               });
+  slice_family("gpuslice_slice_processes", "Compute processes on a MIG slice.", [](const InstanceView& i) {
+    return i.processes ? std::optional<double>(*i.processes) : std::nullopt;
+  });
   m.Family("gpuslice_gpus", "gauge", "GPUs by mode (dynamic, static, whole, cordoned, draining).");
   for (const char* mode : {"dynamic", "static", "whole", "cordoned", "draining"}) {
     m.Sample("gpuslice_gpus", {{"mode", mode}}, gpus_by_mode[mode]);

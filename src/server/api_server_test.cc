@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "net/http_client.h"
@@ -425,6 +426,21 @@ TEST_F(ApiServerTest, AdminsCordonAndDrainNodesEveryoneSeesNodesTeamsAndMetrics)
   EXPECT_THAT(metrics, HasSubstr("gpuslice_team_usage_mgpu{team=\"nlp\",gpu_class=\"A100-80GB\"} 143\n"));
   EXPECT_THAT(metrics, HasSubstr("gpuslice_job_wait_seconds_count 1\n"));
   EXPECT_THAT(metrics, HasSubstr("# TYPE gpuslice_scheduling_pass_seconds histogram"));
+  // The text format: every sample of a family comes right after its TYPE line, in one group.
+  {
+    std::istringstream lines(metrics);
+    std::string family;
+    std::set<std::string> seen;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("# TYPE ", 0) == 0) {
+        family = line.substr(7, line.find(' ', 7) - 7);
+        EXPECT_TRUE(seen.insert(family).second) << "family declared twice: " << family;
+      } else if (!line.empty() && line[0] != '#') {
+        const std::string name = line.substr(0, line.find_first_of("{ "));
+        EXPECT_EQ(name.rfind(family, 0), 0u) << "sample " << name << " inside family " << family;
+      }
+    }
+  }
   EXPECT_EQ(Call("GET", "/metrics", node).status, 403);
 }
 
