@@ -420,7 +420,7 @@ net::Reply ApiServer::Impl::CreateToken(net::Request& req) {
   Result<api::TokenRequest> t = api::ParseTokenRequest(req.body);
   if (!t) return ErrorResponse(t.error());
   Principal p;
-  p.role = t->role == "admin" ? Role::kAdmin : t->role == "node" ? Role::kNode : Role::kTeam;
+  p.role = RoleFromName(t->role).value_or(Role::kTeam);  // ParseTokenRequest allowed only the three
   p.name = t->name;
   p.team = t->team;
   if (p.role == Role::kTeam) {

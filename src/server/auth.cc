@@ -31,14 +31,30 @@ std::string Hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
-Result<Role> ParseRole(std::string_view s) {
-  for (Role r : {Role::kAdmin, Role::kTeam, Role::kNode}) {
-    if (RoleName(r) == s) return r;
+// A stored token record, {"role", "name", "team"}. Errors: kInternal for a damaged record.
+Result<Principal> DecodeRecord(std::string_view text) {
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("role") || !j["role"].is_string()) {
+    return Fail(ErrorCode::kInternal, "a token record is damaged");
   }
-  return Fail(ErrorCode::kInternal, "unknown role '{}' in the token table", s);
+  const std::string role = j["role"].get<std::string>();
+  const std::optional<Role> r = RoleFromName(role);
+  if (!r) return Fail(ErrorCode::kInternal, "unknown role '{}' in the token table", role);
+  Principal p;
+  p.role = *r;
+  if (j.contains("team") && j["team"].is_string()) p.team = j["team"].get<std::string>();
+  if (j.contains("name") && j["name"].is_string()) p.name = j["name"].get<std::string>();
+  return p;
 }
 
 }  // namespace
+
+std::optional<Role> RoleFromName(std::string_view s) {
+  for (Role r : {Role::kAdmin, Role::kTeam, Role::kNode}) {
+    if (RoleName(r) == s) return r;
+  }
+  return std::nullopt;
+}
 
 std::string_view RoleName(Role r) {
   switch (r) {
@@ -101,15 +117,7 @@ Result<std::vector<TokenBook::Entry>> TokenBook::List() const {
   if (!all) return Fail(all.error());
   std::vector<Entry> out;
   for (const auto& [hash, text] : *all) {
-    const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("role") || !j["role"].is_string()) continue;
-    Result<Role> role = ParseRole(j["role"].get<std::string>());
-    if (!role) continue;
-    Entry e{hash, {}};
-    e.who.role = *role;
-    e.who.name = j.value("name", "");
-    e.who.team = j.value("team", "");
-    out.push_back(std::move(e));
+    if (Result<Principal> who = DecodeRecord(text); who) out.push_back(Entry{hash, std::move(*who)});
   }
   return out;
 }
@@ -126,17 +134,7 @@ Result<Principal> TokenBook::Authenticate(std::string_view bearer) const {
       return Fail(ErrorCode::kPermissionDenied, "unknown token");
     return Fail(value.error());
   }
-  const json j = json::parse(*value, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("role") || !j["role"].is_string()) {
-    return Fail(ErrorCode::kInternal, "a token record is damaged");
-  }
-  Result<Role> role = ParseRole(j["role"].get<std::string>());
-  if (!role) return Fail(role.error());
-  Principal p;
-  p.role = *role;
-  if (j.contains("team") && j["team"].is_string()) p.team = j["team"].get<std::string>();
-  if (j.contains("name") && j["name"].is_string()) p.name = j["name"].get<std::string>();
-  return p;
+  return DecodeRecord(*value);
 }
 
 Result<void> TokenBook::Revoke(std::string_view token_hash) {

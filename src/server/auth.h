@@ -25,6 +25,7 @@ namespace gpuslice::server {
 
 enum class Role { kAdmin, kTeam, kNode };
 std::string_view RoleName(Role r);  // "admin", "team", "node"
+std::optional<Role> RoleFromName(std::string_view name);
 
 struct Principal {
   Role role = Role::kTeam;
