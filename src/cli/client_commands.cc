@@ -276,15 +276,21 @@ Result<json> CallServer(const ClientSettings& to, const std::string& method, con
   if (!body.empty()) req.headers["Content-Type"] = "application/json";
   Result<net::Response> r = (*client)->Do(req);
   if (!r) return Fail(r.error().WithContext(to.server));
+  if (r->status / 100 != 2) return Fail(ErrorFromResponse(*r));
   const json j = json::parse(r->body, nullptr, false);
-  if (r->status / 100 != 2) {
-    std::string message = r->body;
-    if (!j.is_discarded() && j.contains("error")) message = j["error"].value("message", r->body);
-    const ErrorCode code = r->status == 400 ? ErrorCode::kInvalidArgument : ErrorCode::kFailedPrecondition;
-    return Fail(code, "{} ({})", message, r->status);
-  }
   if (j.is_discarded()) return Fail(ErrorCode::kUnavailable, "the server's answer is not JSON");
   return j;
+}
+
+Error ErrorFromResponse(const net::Response& r) {
+  const json j = json::parse(r.body, nullptr, false);
+  std::string message = r.body;
+  if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_object() &&
+      j["error"].contains("message") && j["error"]["message"].is_string()) {
+    message = j["error"]["message"].get<std::string>();
+  }
+  return Error{r.status == 400 ? ErrorCode::kInvalidArgument : ErrorCode::kFailedPrecondition,
+               fmt::format("{} ({})", message, r.status)};
 }
 
 std::string ClientConfigPath() {

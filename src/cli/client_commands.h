@@ -24,6 +24,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "net/http_client.h"
 
 namespace gpuslice::cli {
 
@@ -57,6 +58,10 @@ std::optional<nlohmann::json> CallToShow(const ClientFlags& flags, int* exit_cod
 // Resolves settings from flags (non-empty arguments), then the environment, then the config file.
 Result<ClientSettings> ResolveClientSettings(const std::string& server_flag, const std::string& token_flag);
 // The config file path ($XDG_CONFIG_HOME or ~/.config) and writing it (mode 0600).
+// A non-2xx answer as an Error: the server's error.message (else the body) and the status; 400 is
+// kInvalidArgument, anything else kFailedPrecondition.
+Error ErrorFromResponse(const net::Response& response);
+
 std::string ClientConfigPath();
 Result<void> WriteClientConfig(const std::string& server, const std::string& token_file);
 

@@ -89,13 +89,7 @@ Result<net::Response> Raw(Connection& c, const std::string& target) {
   req.headers["Authorization"] = "Bearer " + c.to.token;
   Result<net::Response> r = c.client->Do(req);
   if (!r) return Fail(r.error().WithContext(c.to.server));
-  if (r->status != 200) {
-    const json j = json::parse(r->body, nullptr, false);
-    std::string message = r->body;
-    if (!j.is_discarded() && j.contains("error")) message = j["error"].value("message", r->body);
-    return Fail(r->status == 400 ? ErrorCode::kInvalidArgument : ErrorCode::kFailedPrecondition, "{} ({})",
-                message, r->status);
-  }
+  if (r->status != 200) return Fail(ErrorFromResponse(*r));
   return r;
 }
 
