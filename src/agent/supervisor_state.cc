@@ -107,10 +107,6 @@ WorkloadRecord RecordFrom(const json& j) {
   return r;
 }
 
-tl::unexpected<Error> Errno(std::string_view what, const std::string& path) {
-  return Fail(ErrorCode::kUnavailable, "{} {}: {}", what, path, std::strerror(errno));
-}
-
 }  // namespace
 
 WorkloadSpec SpecFromDesired(const api::DesiredWorkload& w, std::vector<std::string> device_uuids) {
@@ -151,27 +147,6 @@ Result<SupervisorState> DecodeSupervisorState(std::string_view text) {
   } catch (const std::exception& e) {
     return Fail(ErrorCode::kInternal, "supervisor state is damaged: {}", e.what());
   }
-}
-
-Result<void> WriteFileAtomically(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp";
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid()) return Errno("cannot create", tmp);
-    while (!data.empty()) {
-      const ssize_t n = ::write(fd.get(), data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Errno("cannot write", tmp);
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    if (::fsync(fd.get()) != 0) return Errno("cannot sync", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename onto", path);
-  const std::size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.valid()) (void)::fsync(dfd.get());  // durability of the rename; best effort
-  return {};
 }
 
 }  // namespace gpuslice::agent

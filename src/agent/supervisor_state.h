@@ -19,6 +19,7 @@
 
 #include "api/node_state.h"
 #include "common/error.h"
+#include "common/write_file.h"
 
 namespace gpuslice::agent {
 
@@ -74,7 +75,6 @@ std::string EncodeSupervisorState(const SupervisorState& state);
 // Errors: kInternal naming what is wrong (a damaged or foreign file).
 Result<SupervisorState> DecodeSupervisorState(std::string_view text);
 
-// Writes `data` to `path` atomically and durably. Errors: kUnavailable with errno's text.
-Result<void> WriteFileAtomically(const std::string& path, std::string_view data);
+using gpuslice::WriteFileAtomically;  // common/write_file.h
 
 }  // namespace gpuslice::agent

@@ -290,7 +290,8 @@ TEST_F(SupervisorTest, StateFileFollowsEveryChange) {
 // The start gate: a process whose start could not be recorded never runs the workload.
 TEST_F(SupervisorTest, WorkloadThatCannotBeRecordedNeverRuns) {
   Supervisor& sup = Open(real_clock_);
-  fs::create_directory(options_.state_dir + "/supervisor-state.json.tmp");  // makes Save fail
+  // Where Save writes its temporary file (common/write_file.h): a directory there makes it fail.
+  fs::create_directory(options_.state_dir + "/supervisor-state.json.tmp." + std::to_string(::getpid()));
   auto r = sup.Start(Shell("unrecorded", "touch " + dir_ + "/ran"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);

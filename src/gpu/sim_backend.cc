@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/read_file.h"
+#include "common/write_file.h"
 #include "gpu/sim_driver.h"
 
 namespace gpuslice::gpu {
@@ -36,33 +37,6 @@ class FileLock {
  private:
   int fd_ = -1;
 };
-
-// Writes `text` to `path` atomically: a temporary file in the same directory, fsync, rename.
-GpuResult<void> WriteAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return GpuFail(GpuErrorKind::kState, "cannot write {}: {}", tmp, std::strerror(errno));
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return GpuFail(GpuErrorKind::kState, "cannot write {}: {}", tmp, std::strerror(e));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    return GpuFail(GpuErrorKind::kState, "cannot replace {}: {}", path, std::strerror(e));
-  }
-  return {};
-}
 
 // The models of a state, for comparing a state file with a spec.
 std::string ModelList(const SimState& s) {
@@ -131,7 +105,8 @@ GpuResult<void> SimBackend::SaveLocked() {
   std::string text = SerializeSimState(state_);
   if (text == text_) return {};
   if (!options_.state_file.empty()) {
-    if (auto ok = WriteAtomically(options_.state_file, text); !ok) return ok;
+    if (Result<void> ok = WriteFileAtomically(options_.state_file, text, 0644); !ok)
+      return GpuFail(GpuErrorKind::kState, "{}", ok.error().message);
   }
   text_ = std::move(text);
   return {};

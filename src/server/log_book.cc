@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "common/read_file.h"
+#include "common/write_file.h"
 
 namespace gpuslice::server {
 
@@ -27,6 +28,10 @@ std::string LogBook::PathOf(std::uint64_t job) const {
   return fmt::format("{}/{}.log", dir_, job);
 }
 
+std::string LogBook::RunPathOf(std::uint64_t job) const {
+  return fmt::format("{}/{}.run", dir_, job);
+}
+
 std::uint64_t LogBook::SizeLocked(std::uint64_t job) const {
   if (const auto it = sizes_.find(job); it != sizes_.end()) return it->second;
   struct stat st {};
@@ -39,7 +44,7 @@ std::uint64_t LogBook::SizeLocked(std::uint64_t job) const {
 std::uint64_t LogBook::RunBaseLocked(std::uint64_t job) const {
   if (const auto it = run_bases_.find(job); it != run_bases_.end()) return it->second;
   std::uint64_t base = 0;
-  if (FILE* f = std::fopen(fmt::format("{}/{}.run", dir_, job).c_str(), "re")) {
+  if (FILE* f = std::fopen(RunPathOf(job).c_str(), "re")) {
     if (std::fscanf(f, "%" SCNu64, &base) != 1) base = 0;
     std::fclose(f);
   }
@@ -52,14 +57,7 @@ Result<void> LogBook::BeginRun(std::uint64_t job) {
   std::lock_guard lock(mu_);
   const std::uint64_t base = SizeLocked(job);
   if (base == RunBaseLocked(job)) return {};  // the run so far has no output: it starts here anyway
-  const std::string path = fmt::format("{}/{}.run", dir_, job);
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "we");
-  if (f == nullptr) return Fail(ErrorCode::kUnavailable, "{}: {}", tmp, std::strerror(errno));
-  const bool ok = std::fprintf(f, "%" PRIu64 "\n", base) > 0;
-  if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(errno));
-  }
+  if (Result<void> w = WriteFileAtomically(RunPathOf(job), fmt::format("{}\n", base), 0640); !w) return w;
   run_bases_[job] = base;
   return {};
 }
@@ -89,17 +87,10 @@ Result<std::uint64_t> LogBook::Append(std::uint64_t job, std::uint64_t offset, s
   const std::string path = PathOf(job);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(errno));
-  std::size_t written = 0;
-  while (written < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      sizes_.erase(job);  // a partial write: the file's size is the truth
-      return Fail(ErrorCode::kUnavailable, "{}: {}", path, std::strerror(err));
-    }
-    written += static_cast<std::size_t>(n);
+  if (Result<void> w = WriteAll(fd, path, data); !w) {
+    ::close(fd);
+    sizes_.erase(job);  // a partial write: the file's size is the truth
+    return Fail(w.error());
   }
   ::close(fd);
   sizes_[job] = size + data.size();

@@ -55,6 +55,7 @@ class LogBook {
  private:
   explicit LogBook(std::string dir) : dir_(std::move(dir)) {}
   std::string PathOf(std::uint64_t job) const;
+  std::string RunPathOf(std::uint64_t job) const;  // where the current run begins (<job>.run)
   std::uint64_t SizeLocked(std::uint64_t job) const;
   std::uint64_t RunBaseLocked(std::uint64_t job) const;
 
