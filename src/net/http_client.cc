@@ -289,7 +289,7 @@ asio::awaitable<Result<Response>> HttpClient::Impl::Exchange(const ClientRequest
     // the server died before answering) is retried only when doing it twice is harmless.
     const bool idempotent = request.method == "GET" || request.method == "HEAD" || request.method == "PUT" ||
                             request.method == "DELETE" || request.method == "OPTIONS";
-    const bool maybe_acted = sent && (timed_out || !idempotent);
+    const bool maybe_acted = sent && !idempotent;  // a timeout ends it anyway (below)
     if (!reused || got_any || timed_out || maybe_acted || attempt > 0 || cancelled) co_return out;
   }
 }
