@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 #include <utility>
 
 #include "agent/cgroup.h"
@@ -39,16 +40,22 @@ Result<void> MakeDir(const std::string& path) {
   return {};
 }
 
-Result<UniqueFd> LockStateDir(const std::string& state_dir) {
+// Waits up to `wait` for the lock: a killed supervisor's child may hold it for a moment, between
+// its fork and its exec (the lock's descriptor is close-on-exec, so no workload keeps it).
+Result<UniqueFd> LockStateDir(const std::string& state_dir, std::chrono::milliseconds wait) {
   const std::string path = state_dir + "/supervisor.lock";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return Fail(ErrorCode::kUnavailable, "cannot open {}: {}", path, std::strerror(errno));
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return Fail(ErrorCode::kFailedPrecondition, "another supervisor uses the state directory {}",
-                  state_dir);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK)
+      return Fail(ErrorCode::kUnavailable, "cannot lock {}: {}", path, std::strerror(errno));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "another supervisor uses the state directory {} (waited {} ms)", state_dir, wait.count());
     }
-    return Fail(ErrorCode::kUnavailable, "cannot lock {}: {}", path, std::strerror(errno));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return fd;
 }
@@ -88,7 +95,7 @@ Result<std::unique_ptr<Supervisor>> Supervisor::Open(SupervisorOptions options, 
   for (const std::string& dir : {options.state_dir, options.state_dir + "/pipes", options.log_dir}) {
     if (auto r = MakeDir(dir); !r) return Fail(r.error());
   }
-  auto lock = LockStateDir(options.state_dir);
+  auto lock = LockStateDir(options.state_dir, options.lock_wait);
   if (!lock) return Fail(lock.error());
   std::unique_ptr<Supervisor> s(new Supervisor(std::move(options), clock, std::move(*lock)));
   if (auto r = s->Recover(); !r) return Fail(r.error());

@@ -52,6 +52,9 @@ struct SupervisorOptions {
   std::chrono::milliseconds restart_backoff_max{60'000};
   std::chrono::milliseconds restart_backoff_reset{600'000};  // a run this long resets the backoff
   std::size_t pump_budget_bytes = 1 << 20;                   // per workload and Poll
+  // How long Open waits for the state-dir lock. A supervisor killed while starting a workload
+  // leaves the lock with the forked child until that child execs or exits (milliseconds).
+  std::chrono::milliseconds lock_wait{0};
 };
 
 struct WorkloadStatus {
@@ -73,7 +76,7 @@ class Supervisor {
  public:
   // Opens (creating) the state and log directories, takes the state-dir lock, and recovers what
   // an earlier supervisor ran. Errors: kFailedPrecondition when another supervisor holds the
-  // state dir; kUnavailable for I/O errors; kInternal for a damaged state file.
+  // state dir for longer than lock_wait; kUnavailable for I/O errors; kInternal for a damaged state file.
   static Result<std::unique_ptr<Supervisor>> Open(SupervisorOptions options, const Clock& clock);
 
   Supervisor(const Supervisor&) = delete;

@@ -3,7 +3,11 @@
 // its children in teardown. Waiting is polling with short intervals and a timeout.
 #include "agent/supervisor.h"
 
+#include <fcntl.h>
 #include <pwd.h>
+#include <sys/file.h>
+
+#include <thread>
 
 #include "agent/supervisor_state.h"
 #include "agent/supervisor_testing.h"
@@ -312,6 +316,28 @@ TEST_F(SupervisorTest, OneSupervisorPerStateDirectory) {
   auto second = Supervisor::Open(options_, real_clock_);
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, ErrorCode::kFailedPrecondition);
+}
+
+// A supervisor killed between a child's fork and exec leaves that child holding the lock for a
+// moment; the next supervisor waits for it instead of failing.
+TEST_F(SupervisorTest, OpenWaitsForALockHeldBriefly) {
+  fs::create_directories(options_.state_dir);
+  const int held =
+      ::open((options_.state_dir + "/supervisor.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
+  options_.lock_wait = std::chrono::milliseconds(0);
+  auto refused = Supervisor::Open(options_, real_clock_);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  std::thread release([held] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ::close(held);
+  });
+  options_.lock_wait = std::chrono::seconds(20);
+  auto waited = Supervisor::Open(options_, real_clock_);
+  release.join();
+  EXPECT_TRUE(waited) << (waited ? "" : waited.error().message);
 }
 
 }  // namespace

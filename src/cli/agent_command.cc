@@ -339,7 +339,8 @@ int AgentLoop::Run() {
       {.state_dir = o_.state_dir,
        .log_dir = o_.state_dir + "/logs",
        .log_rotation = {.max_bytes = std::int64_t{o_.log_max_mib} << 20, .keep = o_.log_keep},
-       .cgroup_parent = o_.cgroup_parent},
+       .cgroup_parent = o_.cgroup_parent,
+       .lock_wait = std::chrono::seconds(10)},
       clock_);
   if (!sup) {
     Log(agent::LogLevel::kError, "state dir " + o_.state_dir + ": " + sup.error().message);
