@@ -149,17 +149,16 @@ bool Scheduler::PlaceSlice(const Job& job, ModelState& m, int profile, const std
   return PlaceOneSlice(m, profile, only, now_ms, t);
 }
 
-std::vector<GpuRef> Scheduler::GpusOf(const Node& node, const ModelState& m) const {
-  std::vector<GpuRef> out;
+void Scheduler::GpusOf(const Node& node, const ModelState& m, std::vector<GpuRef>& out) const {
+  out.clear();
   for (GpuRef ref : node.gpus) {
     if (model_of_gpu_[ref] == m.index) out.push_back(ref);
   }
-  return out;
 }
 
 bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t) {
-  auto one = [&](const std::vector<GpuRef>* only) { return PlaceSlice(job, m, profile, only, now_ms, t); };
   if (!OnOneNode(job)) {
+    auto one = [&](const std::vector<GpuRef>* only) { return PlaceSlice(job, m, profile, only, now_ms, t); };
     // A job holding a reservation uses its reserved GPUs first.
     const Reservation* res = ReservationOf(job.id);
     for (int i = 0; i < job.count; ++i) {
@@ -168,17 +167,16 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
     }
     return true;
   }
-  // Same node: try the nodes in order; undo a node that cannot take the whole gang.
+  // Same node: try the nodes in order; undo a node that cannot take the whole gang. A gang of
+  // whole GPUs skips, without a trial, a node with fewer free whole GPUs than it needs.
+  std::vector<GpuRef> here;
   for (const Node& node : nodes_) {
-    const std::vector<GpuRef> here = GpusOf(node, m);
+    GpusOf(node, m, here);
     if (here.empty()) continue;
+    if (profile == kWholeOnly && FreeWholeGpus(m, here, job.id) < job.count) continue;
     Tentative sub{t.job, t.cost};
     bool ok = true;
-    for (int i = 0; i < job.count && ok; ++i) {
-      std::swap(sub, t);
-      ok = one(&here);
-      std::swap(sub, t);
-    }
+    for (int i = 0; i < job.count && ok; ++i) ok = PlaceSlice(job, m, profile, &here, now_ms, sub);
     if (ok) {  // keep what `t` held before (evictions of a preemption) and add this node's work
       t.Absorb(sub);
       return true;
@@ -218,6 +216,7 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
   const bool reserved = ReservationOf(job.id) != nullptr;
   Pending first_quota, first_slot;
   std::optional<Candidate> preempt_at, slot_at;  // where preemption or a reservation may help
+  bool placement_failed_at_preempt = false;      // PlaceOn was tried on preempt_at's model and failed
   for (const Candidate& c : candidates) {
     ModelState& m = *models_[static_cast<std::size_t>(c.model)];
     const MilliGpu total(c.cost.value() * job.count);
@@ -252,6 +251,7 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
     Tentative t{job.id, c.cost};
     if (!PlaceOn(job, m, c.profile, now_ms, t)) {
       Rollback(t);
+      placement_failed_at_preempt |= c.model == preempt_at->model;
       if (job.count == 1) cache.no_slot.insert({c.model, c.profile});
       if (first_slot.kind == PendingKind::kNone)
         first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile), {}};
@@ -263,7 +263,8 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
   if (preempt_at && options_.preemption) {
     ModelState& m = *models_[static_cast<std::size_t>(preempt_at->model)];
     Tentative t{job.id, preempt_at->cost};
-    if (TryPreempt(job, m, preempt_at->profile, preempt_at->cost, now_ms, cache, t)) {
+    if (TryPreempt(job, m, preempt_at->profile, preempt_at->cost, placement_failed_at_preempt, now_ms, cache,
+                   t)) {
       Commit(job, {{m.quota_class, MilliGpu(preempt_at->cost.value() * job.count)}}, t, now_ms, out);
       return true;
     }

@@ -201,8 +201,9 @@ class Scheduler {
   void Commit(Job& job, const QuotaRequest& request, Tentative& t, std::int64_t now_ms,
               std::vector<Decision>& out);
   // Preemption (scheduler_preempt.cc).
-  bool TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms, PassCache& cache,
-                  Tentative& t);
+  // placement_failed: the plain placement of the job on `m` was tried in this pass state and failed.
+  bool TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, bool placement_failed,
+                  std::int64_t now_ms, PassCache& cache, Tentative& t);
   std::vector<Victim> VictimCandidates(const Job& job, const ModelState& m, MilliGpu cost) const;
   bool EvictForQuota(const Job& job, const QuotaRequest& request, const std::vector<Victim>& candidates,
                      const ModelState& m, Tentative& t);
@@ -210,11 +211,12 @@ class Scheduler {
   std::optional<std::pair<GpuRef, std::vector<JobId>>> GeometryVictims(
       const Job& job, const ModelState& m, int profile, const VictimsByJob& candidates,
       const std::vector<GpuRef>* only = nullptr) const;
-  std::vector<GpuRef> GpusOf(const Node& node, const ModelState& m) const;  // the node's GPUs of `m`
+  void GpusOf(const Node& node, const ModelState& m,
+              std::vector<GpuRef>& out) const;  // the node's GPUs of `m`
   bool PreemptSlices(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
                      const std::vector<GpuRef>* only, std::int64_t now_ms, Tentative& t);
   bool PreemptOnOneNode(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
-                        std::int64_t now_ms, Tentative& t);
+                        bool placement_failed, std::int64_t now_ms, Tentative& t);
   bool QuotaFits(const Job& job, const QuotaRequest& request) const;
   void Evict(JobId victim, Tentative& t);
   void Unevict(Tentative& t);
@@ -236,6 +238,8 @@ class Scheduler {
   bool PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuRef>* only, std::int64_t now_ms,
                      Tentative& t);
   bool PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tentative& t);
+  bool WholeFreeFor(const ModelState& m, GpuRef ref, JobId job) const;  // a kWhole GPU `job` may take
+  int FreeWholeGpus(const ModelState& m, const std::vector<GpuRef>& gpus, JobId job) const;
   void Rollback(Tentative& t);
   void ReleaseJob(Job& job, std::int64_t now_ms);
   std::string UnschedulableReason(const Job& job) const;

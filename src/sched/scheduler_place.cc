@@ -229,12 +229,19 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
   return true;
 }
 
+bool Scheduler::WholeFreeFor(const ModelState& m, GpuRef ref, JobId job) const {
+  const Gpu& gpu = gpus_[ref];
+  return gpu.mode == GpuMode::kWhole && !gpu.whole_job.valid() && !gpu.removed &&
+         (m.free_whole.contains(ref) || gpu.reserved_for == job);
+}
+
+int Scheduler::FreeWholeGpus(const ModelState& m, const std::vector<GpuRef>& gpus, JobId job) const {
+  return static_cast<int>(
+      std::count_if(gpus.begin(), gpus.end(), [&](GpuRef ref) { return WholeFreeFor(m, ref, job); }));
+}
+
 bool Scheduler::PlaceWhole(ModelState& m, const std::vector<GpuRef>* only, Tentative& t) {
-  auto free_for_job = [&](GpuRef ref) {
-    const Gpu& gpu = gpus_[ref];
-    return gpu.mode == GpuMode::kWhole && !gpu.whole_job.valid() && !gpu.removed &&
-           (m.free_whole.contains(ref) || gpu.reserved_for == t.job);
-  };
+  auto free_for_job = [&](GpuRef ref) { return WholeFreeFor(m, ref, t.job); };
   std::optional<GpuRef> pick;
   if (only == nullptr) {
     if (!m.free_whole.empty()) pick = *m.free_whole.begin();

@@ -159,6 +159,50 @@ TEST(PreemptionTest, ASameNodeGangPreemptsOnTheNodeWhereItFits) {
   EXPECT_EQ(s.FindJob(g)->state, JobState::kRunning);
 }
 
+// nlp's same-node gang of two whole GPUs is blocked by quota alone: vision borrows 1000 mGPU of
+// nlp's nominal 2000. Reclaiming one vision job is enough.
+struct ReclaimForAGang {
+  Scheduler s{Teams({{"nlp", 2000}, {"vision", 1000}}, {"H100-80GB"}, /*borrowing_limit=*/1000)};
+
+  // Runs vision's two preemptible jobs (on the first two GPUs), then nlp's gang; returns the
+  // gang's node and the number of preemptions.
+  std::pair<std::string, int> Run() {
+    Fill(s, {Preemptible(SliceJob(s, "vision", "whole")), Preemptible(SliceJob(s, "vision", "whole"))});
+    EXPECT_EQ(UsageOf(s, "vision", "H100-80GB"), 2000);
+    Job gang = SliceJob(s, "nlp", "whole", 0, 10);
+    gang.count = 2;
+    gang.same_node = true;
+    const JobId g = s.Submit(gang).value();
+    const std::vector<Decision> d = s.Schedule(20);
+    const Job& placed = *s.FindJob(g);
+    EXPECT_EQ(placed.state, JobState::kRunning) << placed.pending.message;
+    if (placed.bindings.size() != 2) return {"", -1};
+    EXPECT_EQ(s.gpu(placed.bindings[0].gpu).node, s.gpu(placed.bindings[1].gpu).node);
+    EXPECT_EQ(UsageOf(s, "vision", "H100-80GB"), 1000);
+    const auto preempted = std::count_if(
+        d.begin(), d.end(), [](const Decision& x) { return x.kind == Decision::Kind::kPreempt; });
+    return {s.node(s.gpu(placed.bindings[0].gpu).node).name, static_cast<int>(preempted)};
+  }
+};
+
+// The only node with room holds no candidate victim: it must still be found.
+TEST(PreemptionTest, AGangBlockedByQuotaAloneLandsOnANodeWithoutVictims) {
+  ReclaimForAGang r;
+  ASSERT_TRUE(r.s.AddNode("a", Model("H100-80GB"), 1, GpuMode::kWhole));
+  ASSERT_TRUE(r.s.AddNode("b", Model("H100-80GB"), 1, GpuMode::kWhole));
+  ASSERT_TRUE(r.s.AddNode("c", Model("H100-80GB"), 2, GpuMode::kWhole));
+  EXPECT_EQ(r.Run(), std::make_pair(std::string("c"), 1));
+}
+
+// Stopping the second vision job would make room on its own node too; the free node is taken
+// instead, so only what quota needs is preempted.
+TEST(PreemptionTest, AGangPrefersFreeGpusToMoreVictims) {
+  ReclaimForAGang r;
+  ASSERT_TRUE(r.s.AddNode("a", Model("H100-80GB"), 2, GpuMode::kWhole));
+  ASSERT_TRUE(r.s.AddNode("c", Model("H100-80GB"), 2, GpuMode::kWhole));
+  EXPECT_EQ(r.Run(), std::make_pair(std::string("c"), 1));
+}
+
 TEST(PreemptionTest, AGangPreemptsSliceBySliceOrNotAtAll) {
   Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
   ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 2, GpuMode::kDynamic));

@@ -12,8 +12,8 @@
 // Candidates are taken in Kueue's order: reclaim before priority, lower priority first, most
 // recently started first, then id.
 //
-// Steps (same-node gangs take steps 2 and 3 node by node, and win on the first node where every
-// slice fits):
+// Steps (same-node gangs take steps 2 and 3 node by node, on the nodes where a candidate runs or
+// was evicted, and win on the first node where every slice fits):
 //   1. quota: if the job's quota does not fit, evict candidates greedily (skipping reclaim
 //      candidates whose team no longer borrows) until it fits, then drop every victim that is
 //      not needed (Kueue's minimisation pass, last to first);
@@ -248,13 +248,38 @@ bool Scheduler::PreemptSlices(Job& job, ModelState& m, int profile, const Victim
   return true;
 }
 
-// A same-node gang, node by node: PreemptSlices on each node of the model; the first node where
-// every slice fits wins, and a node that fails is undone before the next is tried.
+// A same-node gang, node by node. On a node where no candidate runs and none was evicted in this
+// attempt, PreemptSlices could only place the gang as things stand: one plain placement over
+// every node decides that for all of them at once, and is skipped when the caller's own placement
+// on this model just failed (space the quota evictions freed lies on the candidates' nodes). Then
+// PreemptSlices on each node that holds or held a candidate, in node order: the first node where
+// every slice fits wins, and a node that fails is undone before the next is tried. A node of
+// whole GPUs with fewer free or candidate-held GPUs than the gang needs is not tried.
 bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
-                                 std::int64_t now_ms, Tentative& t) {
+                                 bool placement_failed, std::int64_t now_ms, Tentative& t) {
+  if (!placement_failed && PlaceOn(job, m, profile, now_ms, t)) return true;
+  std::vector<bool> has_candidate(nodes_.size(), false);
+  auto mark = [&](const std::vector<Binding>& bindings) {
+    for (const Binding& b : bindings) has_candidate[gpus_[b.gpu].node.value() - 1] = true;
+  };
+  for (const auto& [id, victim] : candidates) {
+    if (const Job& v = jobs_.at(id); v.state == JobState::kRunning) mark(v.bindings);
+  }
+  for (const auto& [id, bindings] : t.evicted) mark(bindings);
+  // Whole GPUs: a node can take the gang only if enough of them are free or held by a candidate.
+  auto whole_room = [&](const std::vector<GpuRef>& gpus) {
+    return std::count_if(gpus.begin(), gpus.end(), [&](GpuRef ref) {
+      const Gpu& gpu = gpus_[ref];
+      return WholeFreeFor(m, ref, job.id) ||
+             (gpu.mode == GpuMode::kWhole && !gpu.removed && !ReservedForOther(ref, job.id) &&
+              gpu.whole_job.valid() && candidates.contains(gpu.whole_job.value()));
+    });
+  };
+  std::vector<GpuRef> here;
   for (const Node& node : nodes_) {
-    const std::vector<GpuRef> here = GpusOf(node, m);
-    if (here.empty()) continue;
+    if (!has_candidate[node.id.value() - 1]) continue;
+    GpusOf(node, m, here);
+    if (here.empty() || (profile < 0 && whole_room(here) < job.count)) continue;
     Tentative sub{t.job, t.cost};
     sub.now_ms = now_ms;
     if (PreemptSlices(job, m, profile, candidates, &here, now_ms, sub)) {
@@ -266,8 +291,8 @@ bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const Vic
   return false;
 }
 
-bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms,
-                           PassCache& cache, Tentative& t) {
+bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, bool placement_failed,
+                           std::int64_t now_ms, PassCache& cache, Tentative& t) {
   const auto memo = std::make_tuple(job.team.value(), job.priority, m.index, profile);
   if (cache.no_victims.contains(memo)) return false;
   const std::vector<Victim> candidates = VictimCandidates(job, m, cost);
@@ -280,7 +305,7 @@ bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, 
   bool ok = EvictForQuota(job, request, candidates, m, t);
   VictimsByJob by_job;  // built once: the geometry search looks victims up per instance, per GPU
   for (const Victim& v : candidates) by_job.emplace(v.job.value(), &v);
-  ok = ok && (OnOneNode(job) ? PreemptOnOneNode(job, m, profile, by_job, now_ms, t)
+  ok = ok && (OnOneNode(job) ? PreemptOnOneNode(job, m, profile, by_job, placement_failed, now_ms, t)
                              : PreemptSlices(job, m, profile, by_job, nullptr, now_ms, t));
   if (ok && QuotaFits(job, request)) return true;
   Rollback(t);
