@@ -216,7 +216,6 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
   const bool reserved = ReservationOf(job.id) != nullptr;
   Pending first_quota, first_slot;
   std::optional<Candidate> preempt_at, slot_at;  // where preemption or a reservation may help
-  bool placement_failed_at_preempt = false;      // PlaceOn was tried on preempt_at's model and failed
   for (const Candidate& c : candidates) {
     ModelState& m = *models_[static_cast<std::size_t>(c.model)];
     const MilliGpu total(c.cost.value() * job.count);
@@ -243,7 +242,8 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
       continue;
     }
     if (!slot_at) slot_at = c;
-    if (job.count == 1 && !reserved && cache.no_slot.contains({c.model, c.profile})) {
+    if ((job.count == 1 && !reserved && cache.no_slot.contains({c.model, c.profile})) ||
+        (OnOneNode(job) && FailsAtSize(cache.no_node, {c.model, c.profile}, job.count))) {
       if (first_slot.kind == PendingKind::kNone)
         first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile), {}};
       continue;
@@ -251,8 +251,8 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
     Tentative t{job.id, c.cost};
     if (!PlaceOn(job, m, c.profile, now_ms, t)) {
       Rollback(t);
-      placement_failed_at_preempt |= c.model == preempt_at->model;
       if (job.count == 1) cache.no_slot.insert({c.model, c.profile});
+      if (OnOneNode(job)) NoteFailure(cache.no_node, {c.model, c.profile}, job.count);
       if (first_slot.kind == PendingKind::kNone)
         first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile), {}};
       continue;
@@ -263,8 +263,7 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
   if (preempt_at && options_.preemption) {
     ModelState& m = *models_[static_cast<std::size_t>(preempt_at->model)];
     Tentative t{job.id, preempt_at->cost};
-    if (TryPreempt(job, m, preempt_at->profile, preempt_at->cost, placement_failed_at_preempt, now_ms, cache,
-                   t)) {
+    if (TryPreempt(job, m, preempt_at->profile, preempt_at->cost, now_ms, cache, t)) {
       Commit(job, {{m.quota_class, MilliGpu(preempt_at->cost.value() * job.count)}}, t, now_ms, out);
       return true;
     }

@@ -201,22 +201,22 @@ class Scheduler {
   void Commit(Job& job, const QuotaRequest& request, Tentative& t, std::int64_t now_ms,
               std::vector<Decision>& out);
   // Preemption (scheduler_preempt.cc).
-  // placement_failed: the plain placement of the job on `m` was tried in this pass state and failed.
-  bool TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, bool placement_failed,
-                  std::int64_t now_ms, PassCache& cache, Tentative& t);
+  bool TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms, PassCache& cache,
+                  Tentative& t);
   std::vector<Victim> VictimCandidates(const Job& job, const ModelState& m, MilliGpu cost) const;
   bool EvictForQuota(const Job& job, const QuotaRequest& request, const std::vector<Victim>& candidates,
                      const ModelState& m, Tentative& t);
-  using VictimsByJob = std::map<std::uint64_t, const Victim*>;  // the candidates, by job id
+  struct CandidateIndex;
+  CandidateIndex IndexCandidates(const std::vector<Victim>& candidates, const ModelState& m) const;
   std::optional<std::pair<GpuRef, std::vector<JobId>>> GeometryVictims(
-      const Job& job, const ModelState& m, int profile, const VictimsByJob& candidates,
+      const Job& job, int profile, const CandidateIndex& candidates,
       const std::vector<GpuRef>* only = nullptr) const;
   void GpusOf(const Node& node, const ModelState& m,
               std::vector<GpuRef>& out) const;  // the node's GPUs of `m`
-  bool PreemptSlices(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
+  bool PreemptSlices(Job& job, ModelState& m, int profile, const CandidateIndex& candidates,
                      const std::vector<GpuRef>* only, std::int64_t now_ms, Tentative& t);
-  bool PreemptOnOneNode(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
-                        bool placement_failed, std::int64_t now_ms, Tentative& t);
+  bool PreemptOnOneNode(Job& job, ModelState& m, int profile, const CandidateIndex& candidates,
+                        PassCache& cache, std::int64_t now_ms, Tentative& t);
   bool QuotaFits(const Job& job, const QuotaRequest& request) const;
   void Evict(JobId victim, Tentative& t);
   void Unevict(Tentative& t);

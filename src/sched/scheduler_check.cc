@@ -8,7 +8,7 @@
 //   * the SlotIndex holds exactly the dynamic GPUs open for new work (not cordoned, draining,
 //     reserved or removed), each with its current occupancy;
 //   * the free whole GPUs are exactly the whole-mode GPUs open for new work without a job;
-//   * the idle sets and gpus_with_idle list exactly the idle instances;
+//   * the idle sets list exactly the idle instances, and gpus_with_idle the dynamic GPUs with one;
 //   * usage's idle, busy and total slices add up.
 #include <fmt/format.h>
 
@@ -107,7 +107,7 @@ Result<void> Scheduler::CheckIndexesForTest() const {
         if (!m.idle[static_cast<std::size_t>(inst.placement.profile)].contains({ref, inst.id.value()}))
           return fail(fmt::format("GPU {}: idle instance {} not in the idle set", ref, inst.id.value()));
       }
-      if (has_idle != m.gpus_with_idle.contains(ref))
+      if ((has_idle && gpu.base_mode == GpuMode::kDynamic) != m.gpus_with_idle.contains(ref))
         return fail(fmt::format("GPU {}: gpus_with_idle disagrees", ref));
       if (gpu.removed) continue;
       present.insert(ref);

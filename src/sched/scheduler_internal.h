@@ -1,12 +1,14 @@
 // Private to the Scheduler's .cc files: the per-model state and the scratch of one pass.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "sched/scheduler.h"
@@ -22,8 +24,8 @@ struct Scheduler::ModelState {
   ClassId quota_class;
   std::vector<GpuRef> gpus;
   std::vector<std::set<std::pair<GpuRef, std::uint64_t>>> idle;  // per profile: (GPU, instance)
-  std::set<GpuRef> gpus_with_idle;
-  std::set<GpuRef> free_whole;  // kWhole GPUs without a job
+  std::set<GpuRef> gpus_with_idle;  // base mode dynamic, with an idle instance (which may be destroyed)
+  std::set<GpuRef> free_whole;      // kWhole GPUs without a job
   int dynamic_gpus = 0;
   int static_gpus = 0;
   int whole_gpus = 0;
@@ -49,15 +51,39 @@ struct Scheduler::Victim {
   MilliGpu cost;  // in the contested class
 };
 
+// The candidates of one preemption attempt by job id, and where they ran when it began: the
+// model's GPUs (ascending) and nodes. Only there can stopping candidates free a slot.
+struct Scheduler::CandidateIndex {
+  std::unordered_map<std::uint64_t, const Victim*> by_job;
+  std::vector<GpuRef> gpus;
+  std::vector<bool> nodes;  // by node index (NodeId - 1)
+};
+
 // Facts learnt during one pass. Within a pass capacity only shrinks (nothing finishes), so a
 // shape that found no slot, or a team short of quota for an amount, stays so until the pass ends.
 struct Scheduler::PassCache {
   std::set<std::pair<int, int>> no_slot;  // (model, profile) of single slices
-  // (team, priority, model, profile) for which a preemption search found no victims.
-  std::set<std::tuple<std::uint64_t, int, int, int>> no_victims;
+  // (model, profile) -> the smallest same-node gang that found no node; a bigger one finds none.
+  std::map<std::pair<int, int>, int> no_node;
+  // (team, priority, model, profile, same node) -> the smallest gang size for which a preemption
+  // search failed: a bigger gang of the key has no more candidates (less room to reclaim within
+  // nominal), needs more quota and more slots.
+  std::map<std::tuple<std::uint64_t, int, int, int, bool>, int> no_victims;
   // (team, class, preemptible) -> the smallest amount found short in this pass, and why.
   std::map<std::tuple<std::uint64_t, std::uint64_t, bool>, std::pair<std::int64_t, std::string>> short_of;
 };
+
+// Whether `count` is at least the smallest size recorded as failing under `key`.
+template <typename Map>
+bool FailsAtSize(const Map& failed, const typename Map::key_type& key, int count) {
+  const auto it = failed.find(key);
+  return it != failed.end() && count >= it->second;
+}
+template <typename Map>
+void NoteFailure(Map& failed, const typename Map::key_type& key, int count) {
+  const auto [it, added] = failed.emplace(key, count);
+  if (!added) it->second = std::min(it->second, count);
+}
 
 // Changes made while placing one job, so that a gang that does not fully fit can be undone.
 // A gang whose slices must share one node (a one-slice job is on one node anyway).

@@ -24,8 +24,9 @@ void Scheduler::Reindex(GpuRef ref) {
   ModelState& m = *models_[static_cast<std::size_t>(model_of_gpu_[ref])];
   if (gpu.mode == GpuMode::kDynamic && !gpu.reserved_for.valid() && !gpu.removed && m.slots)
     m.slots->Upsert(ref, gpu.occupancy);
-  bool has_idle = false;
-  for (const Instance& inst : gpu.instances) has_idle |= !inst.job.valid();
+  bool has_idle = false;  // that may be destroyed: a static layout's instances stay
+  for (const Instance& inst : gpu.instances)
+    has_idle |= !inst.job.valid() && gpu.base_mode == GpuMode::kDynamic;
   if (has_idle) {
     m.gpus_with_idle.insert(ref);
   } else {

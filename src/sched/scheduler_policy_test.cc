@@ -225,6 +225,23 @@ TEST(PreemptionTest, AGangPreemptsSliceBySliceOrNotAtAll) {
   for (const Decision& x : d) EXPECT_NE(x.kind, Decision::Kind::kPreempt);
 }
 
+// A gang that no preemption can place does not keep a smaller job of its team and priority from
+// preempting in the same pass (the pass remembers failures per gang size).
+TEST(PreemptionTest, AFailedGangDoesNotBlockASmallerJobsPreemption) {
+  Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  const JobId low = Fill(s, {Preemptible(SliceJob(s, "nlp", "7g.40gb", 1))})[0];
+  Job gang = SliceJob(s, "nlp", "3g.20gb", 5, 10);
+  gang.count = 3;  // one A100-40GB holds two 3g at most
+  const JobId g = s.Submit(gang).value();
+  const JobId one = s.Submit(SliceJob(s, "nlp", "3g.20gb", 5, 20)).value();
+  s.Schedule(30);
+  EXPECT_EQ(s.FindJob(g)->state, JobState::kPending);
+  EXPECT_EQ(s.FindJob(one)->state, JobState::kRunning);
+  EXPECT_EQ(s.FindJob(low)->state, JobState::kPending);
+  EXPECT_EQ(s.FindJob(low)->preempted_by, one);
+}
+
 TEST(PreemptionTest, EqualPriorityDoesNotPreempt) {
   Scheduler s(Teams({{"nlp", 7000}}, {"A100-40GB"}));
   ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));

@@ -18,11 +18,13 @@
 //      candidates whose team no longer borrows) until it fits, then drop every victim that is
 //      not needed (Kueue's minimisation pass, last to first);
 //   2. then slice by slice: the normal placement with those victims gone;
-//   3. else, per GPU of the model and per legal start of the profile, the candidates whose
-//      instances overlap that start; choose the (GPU, start) with the lowest (highest victim
+//   3. else, per GPU of the model where a candidate ran when the attempt began, and per legal
+//      start of the profile, the candidates whose instances overlap that start; choose the (GPU, start) with the lowest (highest victim
 //      priority, number of victims, their total cost, GPU, start), evict them, place there;
 //   4. anything fails: every eviction is undone. A preemption therefore happens only when it
-//      lets the preemptor be placed in the same pass.
+//      lets the preemptor be placed in the same pass. The pass remembers the failure for the
+//      preemptor's (team, priority, model, profile, same node) and its gang size: a gang as big
+//      or bigger of that key is not tried again in the pass, a smaller one is.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -166,12 +168,11 @@ bool Scheduler::EvictForQuota(const Job& job, const QuotaRequest& request,
 // whole GPU, profile < 0) fits, chosen by (highest victim priority, number of victims, their
 // cost, GPU, start). nullopt when no such set exists.
 std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
-    const Job& job, const ModelState& m, int profile, const VictimsByJob& candidates,
-    const std::vector<GpuRef>* only) const {
+    const Job& job, int profile, const CandidateIndex& candidates, const std::vector<GpuRef>* only) const {
   // A candidate is a victim here while it still runs (one evicted earlier in this attempt does not).
   const auto open_victim = [&](std::uint64_t job) -> const Victim* {
-    const auto it = candidates.find(job);
-    return it != candidates.end() && jobs_.at(job).state == JobState::kRunning ? it->second : nullptr;
+    const auto it = candidates.by_job.find(job);
+    return it != candidates.by_job.end() && jobs_.at(job).state == JobState::kRunning ? it->second : nullptr;
   };
   using Score = std::tuple<int, std::size_t, std::int64_t, GpuRef, int>;
   std::optional<Score> best;
@@ -182,7 +183,7 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
     pick = std::make_pair(std::get<3>(s), std::vector<JobId>{});
     for (const auto& [id, v] : hit) pick->second.push_back(v->job);
   };
-  for (GpuRef ref : only != nullptr ? *only : m.gpus) {
+  for (GpuRef ref : only != nullptr ? *only : candidates.gpus) {
     const Gpu& gpu = gpus_[ref];
     if (gpu.removed || ReservedForOther(ref, job.id)) continue;
     if (profile < 0) {  // a whole GPU in whole mode held by a candidate
@@ -235,11 +236,11 @@ std::optional<std::pair<GpuRef, std::vector<JobId>>> Scheduler::GeometryVictims(
 
 // Slice by slice, on `only` (null: any GPU of the model): the normal placement, else the cheapest
 // geometry victims for this slice. False as soon as a slice cannot be made to fit.
-bool Scheduler::PreemptSlices(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
+bool Scheduler::PreemptSlices(Job& job, ModelState& m, int profile, const CandidateIndex& candidates,
                               const std::vector<GpuRef>* only, std::int64_t now_ms, Tentative& t) {
   for (int i = 0; i < job.count; ++i) {
     if (PlaceSlice(job, m, profile, only, now_ms, t)) continue;
-    const auto pick = GeometryVictims(job, m, profile, candidates, only);
+    const auto pick = GeometryVictims(job, profile, candidates, only);
     if (!pick) return false;
     for (JobId v : pick->second) Evict(v, t);
     const std::vector<GpuRef> one{pick->first};
@@ -248,36 +249,31 @@ bool Scheduler::PreemptSlices(Job& job, ModelState& m, int profile, const Victim
   return true;
 }
 
-// A same-node gang, node by node. On a node where no candidate runs and none was evicted in this
-// attempt, PreemptSlices could only place the gang as things stand: one plain placement over
-// every node decides that for all of them at once, and is skipped when the caller's own placement
-// on this model just failed (space the quota evictions freed lies on the candidates' nodes). Then
-// PreemptSlices on each node that holds or held a candidate, in node order: the first node where
-// every slice fits wins, and a node that fails is undone before the next is tried. A node of
-// whole GPUs with fewer free or candidate-held GPUs than the gang needs is not tried.
-bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const VictimsByJob& candidates,
-                                 bool placement_failed, std::int64_t now_ms, Tentative& t) {
-  if (!placement_failed && PlaceOn(job, m, profile, now_ms, t)) return true;
-  std::vector<bool> has_candidate(nodes_.size(), false);
-  auto mark = [&](const std::vector<Binding>& bindings) {
-    for (const Binding& b : bindings) has_candidate[gpus_[b.gpu].node.value() - 1] = true;
-  };
-  for (const auto& [id, victim] : candidates) {
-    if (const Job& v = jobs_.at(id); v.state == JobState::kRunning) mark(v.bindings);
+// A same-node gang, node by node. On a node where no candidate ran when the attempt began,
+// PreemptSlices could only place the gang as things stand: one plain placement over every node
+// decides that for all of them at once, unless this pass already saw it fail (space the quota
+// evictions freed lies on the candidates' nodes). Then PreemptSlices on each candidates' node, in
+// node order: the first node where every slice fits wins, and a node that fails is undone before
+// the next is tried. A node of whole GPUs with fewer free or candidate-held GPUs than the gang
+// needs is not tried.
+bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const CandidateIndex& candidates,
+                                 PassCache& cache, std::int64_t now_ms, Tentative& t) {
+  const std::pair<int, int> shape{m.index, profile};
+  if (!FailsAtSize(cache.no_node, shape, job.count)) {
+    if (PlaceOn(job, m, profile, now_ms, t)) return true;
+    NoteFailure(cache.no_node, shape, job.count);  // with space freed or not: it fails without
   }
-  for (const auto& [id, bindings] : t.evicted) mark(bindings);
-  // Whole GPUs: a node can take the gang only if enough of them are free or held by a candidate.
   auto whole_room = [&](const std::vector<GpuRef>& gpus) {
     return std::count_if(gpus.begin(), gpus.end(), [&](GpuRef ref) {
       const Gpu& gpu = gpus_[ref];
       return WholeFreeFor(m, ref, job.id) ||
              (gpu.mode == GpuMode::kWhole && !gpu.removed && !ReservedForOther(ref, job.id) &&
-              gpu.whole_job.valid() && candidates.contains(gpu.whole_job.value()));
+              gpu.whole_job.valid() && candidates.by_job.contains(gpu.whole_job.value()));
     });
   };
   std::vector<GpuRef> here;
   for (const Node& node : nodes_) {
-    if (!has_candidate[node.id.value() - 1]) continue;
+    if (!candidates.nodes[node.id.value() - 1]) continue;
     GpusOf(node, m, here);
     if (here.empty() || (profile < 0 && whole_room(here) < job.count)) continue;
     Tentative sub{t.job, t.cost};
@@ -291,25 +287,41 @@ bool Scheduler::PreemptOnOneNode(Job& job, ModelState& m, int profile, const Vic
   return false;
 }
 
-bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, bool placement_failed,
-                           std::int64_t now_ms, PassCache& cache, Tentative& t) {
-  const auto memo = std::make_tuple(job.team.value(), job.priority, m.index, profile);
-  if (cache.no_victims.contains(memo)) return false;
+Scheduler::CandidateIndex Scheduler::IndexCandidates(const std::vector<Victim>& candidates,
+                                                     const ModelState& m) const {
+  CandidateIndex index;
+  index.nodes.assign(nodes_.size(), false);
+  for (const Victim& v : candidates) {
+    index.by_job.emplace(v.job.value(), &v);
+    for (const Binding& b : jobs_.at(v.job.value()).bindings) {
+      if (model_of_gpu_[b.gpu] != m.index) continue;
+      index.gpus.push_back(b.gpu);
+      index.nodes[gpus_[b.gpu].node.value() - 1] = true;
+    }
+  }
+  std::sort(index.gpus.begin(), index.gpus.end());
+  index.gpus.erase(std::unique(index.gpus.begin(), index.gpus.end()), index.gpus.end());
+  return index;
+}
+
+bool Scheduler::TryPreempt(Job& job, ModelState& m, int profile, MilliGpu cost, std::int64_t now_ms,
+                           PassCache& cache, Tentative& t) {
+  const auto memo = std::make_tuple(job.team.value(), job.priority, m.index, profile, OnOneNode(job));
+  if (FailsAtSize(cache.no_victims, memo, job.count)) return false;
   const std::vector<Victim> candidates = VictimCandidates(job, m, cost);
   if (candidates.empty()) {
-    cache.no_victims.insert(memo);
+    NoteFailure(cache.no_victims, memo, job.count);
     return false;
   }
   t.now_ms = now_ms;
   const QuotaRequest request{{m.quota_class, MilliGpu(cost.value() * job.count)}};
+  const CandidateIndex index = IndexCandidates(candidates, m);  // before any eviction
   bool ok = EvictForQuota(job, request, candidates, m, t);
-  VictimsByJob by_job;  // built once: the geometry search looks victims up per instance, per GPU
-  for (const Victim& v : candidates) by_job.emplace(v.job.value(), &v);
-  ok = ok && (OnOneNode(job) ? PreemptOnOneNode(job, m, profile, by_job, placement_failed, now_ms, t)
-                             : PreemptSlices(job, m, profile, by_job, nullptr, now_ms, t));
+  ok = ok && (OnOneNode(job) ? PreemptOnOneNode(job, m, profile, index, cache, now_ms, t)
+                             : PreemptSlices(job, m, profile, index, nullptr, now_ms, t));
   if (ok && QuotaFits(job, request)) return true;
   Rollback(t);
-  cache.no_victims.insert(memo);
+  NoteFailure(cache.no_victims, memo, job.count);
   return false;
 }
 
