@@ -167,13 +167,13 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
     }
     return true;
   }
-  // Same node: try the nodes in order; undo a node that cannot take the whole gang. A gang of
-  // whole GPUs skips, without a trial, a node with fewer free whole GPUs than it needs.
+  // Same node: the reservation's node first, then the nodes in order; undo a node that cannot take
+  // the whole gang. A gang of whole GPUs skips, without a trial, a node with fewer free whole GPUs
+  // than it needs.
   std::vector<GpuRef> here;
-  for (const Node& node : nodes_) {
+  auto on_node = [&](const Node& node) {
     GpusOf(node, m, here);
-    if (here.empty()) continue;
-    if (profile == kWholeOnly && FreeWholeGpus(m, here, job.id) < job.count) continue;
+    if (here.empty() || (profile == kWholeOnly && FreeWholeGpus(m, here, job.id) < job.count)) return false;
     Tentative sub{t.job, t.cost};
     bool ok = true;
     for (int i = 0; i < job.count && ok; ++i) ok = PlaceSlice(job, m, profile, &here, now_ms, sub);
@@ -182,6 +182,13 @@ bool Scheduler::PlaceOn(Job& job, ModelState& m, int profile, std::int64_t now_m
       return true;
     }
     Rollback(sub);
+    return false;
+  };
+  const Reservation* res = ReservationOf(job.id);
+  const NodeId reserved = res != nullptr && !res->gpus.empty() ? gpus_[res->gpus.front()].node : NodeId();
+  if (reserved.valid() && on_node(node(reserved))) return true;
+  for (const Node& n : nodes_) {
+    if (n.id != reserved && on_node(n)) return true;
   }
   return false;
 }
@@ -243,7 +250,7 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
     }
     if (!slot_at) slot_at = c;
     if ((job.count == 1 && !reserved && cache.no_slot.contains({c.model, c.profile})) ||
-        (OnOneNode(job) && FailsAtSize(cache.no_node, {c.model, c.profile}, job.count))) {
+        (OnOneNode(job) && !reserved && FailsAtSize(cache.no_node, {c.model, c.profile}, job.count))) {
       if (first_slot.kind == PendingKind::kNone)
         first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile), {}};
       continue;

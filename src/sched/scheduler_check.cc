@@ -9,6 +9,7 @@
 //     reserved or removed), each with its current occupancy;
 //   * the free whole GPUs are exactly the whole-mode GPUs open for new work without a job;
 //   * the idle sets list exactly the idle instances, and gpus_with_idle the dynamic GPUs with one;
+//   * a reservation belongs to a pending job, on one node for a gang that must share one;
 //   * usage's idle, busy and total slices add up.
 #include <fmt/format.h>
 
@@ -72,6 +73,13 @@ Result<void> Scheduler::CheckIndexesForTest() const {
     for (GpuRef ref : r.gpus) {
       if (gpus_[ref].reserved_for != r.job) return fail(fmt::format("GPU {}: reservation not marked", ref));
     }
+    const auto job = jobs_.find(r.job.value());
+    if (job == jobs_.end() || job->second.state != JobState::kPending)
+      return fail(fmt::format("reservation for job {}, which is not pending", r.job.value()));
+    if (OnOneNode(job->second) && !r.gpus.empty() &&
+        std::any_of(r.gpus.begin(), r.gpus.end(),
+                    [&](GpuRef ref) { return gpus_[ref].node != gpus_[r.gpus.front()].node; }))
+      return fail(fmt::format("job {} must run on one node, and reserves GPUs on several", r.job.value()));
   }
   if (want.idle_slices != usage_.idle_slices || want.busy_slices != usage_.busy_slices ||
       want.total_slices != usage_.total_slices) {

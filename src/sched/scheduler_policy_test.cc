@@ -329,6 +329,46 @@ TEST(ReservationTest, ABigJobIsNotStarvedBySmallOnes) {
   }
 }
 
+// A gang that must share a node reserves its GPUs on one node: the node whose second GPU frees
+// soonest (n1 at 6 s; n2's second GPU runs until 9 s, though its first frees at 2 s).
+TEST(ReservationTest, ASameNodeGangReservesOnTheNodeThatFreesSoonest) {
+  Scheduler s(Teams({{"nlp", 100000}}, {"H100-80GB"}), SchedulerOptions{.reserve_after_ms = 1000});
+  ASSERT_TRUE(s.AddNode("n1", Model("H100-80GB"), 2, GpuMode::kWhole));
+  ASSERT_TRUE(s.AddNode("n2", Model("H100-80GB"), 2, GpuMode::kWhole));
+  std::vector<JobId> running;
+  for (const std::int64_t ends : {5000, 6000, 2000, 9000}) {  // GPUs in order: n1 0-1, n2 0-1
+    Job j = SliceJob(s, "nlp", "whole");
+    j.expected_duration_ms = ends;
+    running.push_back(s.Submit(j).value());
+    s.Schedule(0);
+  }
+  Job gang = SliceJob(s, "nlp", "whole", 0, 10);
+  gang.count = 2;
+  gang.same_node = true;
+  const JobId g = s.Submit(gang).value();
+  s.Schedule(1500);
+  ASSERT_EQ(s.reservations().size(), 1u);
+  ASSERT_EQ(s.reservations()[0].job, g);
+  for (const GpuRef ref : s.reservations()[0].gpus) EXPECT_EQ(s.node(s.gpu(ref).node).name, "n1");
+
+  // n2's first GPU frees: small work may use it. n1's first frees: it stays for the gang.
+  ASSERT_TRUE(s.Finish(running[2], 2000));
+  const JobId on_n2 = s.Submit(SliceJob(s, "nlp", "whole", 0, 2000)).value();
+  s.Schedule(2000);
+  ASSERT_EQ(s.FindJob(on_n2)->state, JobState::kRunning);
+  EXPECT_EQ(s.node(s.gpu(s.FindJob(on_n2)->bindings[0].gpu).node).name, "n2");
+  ASSERT_TRUE(s.Finish(running[0], 5000));
+  const JobId kept_off = s.Submit(SliceJob(s, "nlp", "whole", 0, 5000)).value();
+  s.Schedule(5000);
+  EXPECT_EQ(s.Why(kept_off).kind, PendingKind::kReserved);
+  EXPECT_EQ(s.FindJob(g)->state, JobState::kPending);
+  ASSERT_TRUE(s.Finish(running[1], 6000));
+  s.Schedule(6000);
+  ASSERT_EQ(s.FindJob(g)->state, JobState::kRunning);
+  for (const Binding& b : s.FindJob(g)->bindings) EXPECT_EQ(s.node(s.gpu(b.gpu).node).name, "n1");
+  for (const Reservation& r : s.reservations()) EXPECT_NE(r.job, g);  // released once placed
+}
+
 TEST(ReservationTest, JobsKeptOffAReservedGpuSayForWhom) {
   Scheduler s(Teams({{"nlp", 100000}}, {"A100-40GB"}), SchedulerOptions{.reserve_after_ms = 0});
   ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));

@@ -11,12 +11,14 @@
 //
 // "Fits soonest": per GPU, the start whose overlapping running instances end first by their
 // expected durations (unknown durations count as ending last), then the fewest such instances,
-// then the lower GPU number.
+// then the lower GPU number. A gang takes its `count` soonest GPUs; a gang that must share a node
+// takes them on the node whose count-th soonest GPU frees soonest.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <bit>
 #include <limits>
+#include <map>
 
 #include "sched/scheduler.h"
 #include "sched/scheduler_internal.h"
@@ -60,7 +62,7 @@ void Scheduler::DropReservation(JobId job) {
 
 void Scheduler::MaybeReserve(Job& job, ModelState& m, int profile, std::int64_t now_ms) {
   if (static_cast<int>(reservations_.size()) >= options_.max_reservations ||
-      now_ms - job.submit_ms < options_.reserve_after_ms || OnOneNode(job)) {
+      now_ms - job.submit_ms < options_.reserve_after_ms) {
     return;
   }
   if (ReservationOf(job.id) != nullptr) return;
@@ -73,9 +75,10 @@ void Scheduler::MaybeReserve(Job& job, ModelState& m, int profile, std::int64_t 
   for (GpuRef ref : m.gpus) {
     const Gpu& gpu = gpus_[ref];
     if (gpu.removed || gpu.reserved_for.valid()) continue;
-    if (profile < 0) {  // a whole GPU in whole mode
-      if (gpu.mode == GpuMode::kWhole && gpu.whole_job.valid())
-        scored.push_back({end_of(gpu.whole_job), 1, ref});
+    if (profile < 0) {  // a whole GPU in whole mode, free (a gang needs more) or running a job
+      if (gpu.mode == GpuMode::kWhole)
+        scored.push_back(gpu.whole_job.valid() ? std::make_tuple(end_of(gpu.whole_job), 1, ref)
+                                               : std::make_tuple(std::int64_t{0}, 0, ref));
       continue;
     }
     if (gpu.mode != GpuMode::kDynamic) continue;
@@ -96,10 +99,27 @@ void Scheduler::MaybeReserve(Job& job, ModelState& m, int profile, std::int64_t 
     if (best) scored.push_back(*best);
   }
   if (scored.size() < static_cast<std::size_t>(job.count)) return;
-  std::partial_sort(scored.begin(), scored.begin() + job.count, scored.end());
+  std::vector<GpuRef> chosen;
+  if (!OnOneNode(job)) {
+    std::partial_sort(scored.begin(), scored.begin() + job.count, scored.end());
+    for (int i = 0; i < job.count; ++i) chosen.push_back(std::get<2>(scored[static_cast<std::size_t>(i)]));
+  } else {
+    // One node's GPUs: walking all GPUs soonest first, the first node to gather `count` of them
+    // is the one whose count-th GPU frees soonest.
+    std::sort(scored.begin(), scored.end());
+    std::map<std::uint64_t, std::vector<GpuRef>> per_node;
+    for (const auto& [end, blocking, ref] : scored) {
+      std::vector<GpuRef>& here = per_node[gpus_[ref].node.value()];
+      here.push_back(ref);
+      if (static_cast<int>(here.size()) == job.count) {
+        chosen = std::move(here);
+        break;
+      }
+    }
+    if (chosen.empty()) return;  // no node has enough GPUs of the model
+  }
   Reservation r{job.id, {}, now_ms};
-  for (int i = 0; i < job.count; ++i) {
-    const GpuRef ref = std::get<2>(scored[static_cast<std::size_t>(i)]);
+  for (const GpuRef ref : chosen) {
     gpus_[ref].reserved_for = job.id;
     UnindexGpu(ref);
     r.gpus.push_back(ref);
