@@ -19,9 +19,9 @@
 //      not needed (Kueue's minimisation pass, last to first);
 //   2. then slice by slice: the normal placement with those victims gone;
 //   3. else, per GPU of the model where a candidate ran when the attempt began, and per legal
-//      start of the profile, the candidates whose instances overlap that start; choose the (GPU, start) with
-//      the lowest (highest victim priority, number of victims, their total cost, GPU, start), evict them,
-//      place there;
+//      start of the profile, the candidates whose instances overlap that start; choose the
+//      (GPU, start) with the lowest (highest victim priority, number of victims, their total
+//      cost, GPU, start), evict them, place there;
 //   4. anything fails: every eviction is undone. A preemption therefore happens only when it
 //      lets the preemptor be placed in the same pass. The pass remembers the failure for the
 //      preemptor's (team, priority, model, profile, same node) and its gang size: a gang as big
