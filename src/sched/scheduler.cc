@@ -249,17 +249,18 @@ bool Scheduler::TryPlace(Job& job, std::int64_t now_ms, PassCache& cache, std::v
       continue;
     }
     if (!slot_at) slot_at = c;
-    if ((job.count == 1 && !reserved && cache.no_slot.contains({c.model, c.profile})) ||
-        (OnOneNode(job) && !reserved && FailsAtSize(cache.no_node, {c.model, c.profile}, job.count))) {
-      if (first_slot.kind == PendingKind::kNone)
-        first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile), {}};
-      continue;
-    }
+    const bool no_slot =
+        (job.count == 1 && !reserved && cache.no_slot.contains({c.model, c.profile})) ||
+        (OnOneNode(job) && !reserved && FailsAtSize(cache.no_node, {c.model, c.profile}, job.count));
     Tentative t{job.id, c.cost};
-    if (!PlaceOn(job, m, c.profile, now_ms, t)) {
+    bool placed = !no_slot && PlaceOn(job, m, c.profile, now_ms, t);
+    if (!placed && !no_slot) {
       Rollback(t);
       if (job.count == 1) cache.no_slot.insert({c.model, c.profile});
       if (OnOneNode(job)) NoteFailure(cache.no_node, {c.model, c.profile}, job.count);
+    }
+    if (!placed && !(placed = BackfillReserved(job, m, c.profile, now_ms, t))) {
+      Rollback(t);
       if (first_slot.kind == PendingKind::kNone)
         first_slot = {PendingKind::kNoLegalSlot, NoSlotReason(job, m, c.profile), {}};
       continue;

@@ -226,6 +226,8 @@ class Scheduler {
   void Dequeue(const Job& job);
   // Reservations (scheduler_reserve.cc).
   bool ReservedForOther(GpuRef gpu, JobId job) const;
+  std::optional<std::int64_t> ReadyAt(const Reservation& r) const;
+  bool BackfillReserved(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t);
   const Reservation* ReservationOf(JobId job) const;  // nullptr when it holds none
   void MaybeReserve(Job& job, ModelState& m, int profile, std::int64_t now_ms);
   void DropReservation(JobId job);
@@ -263,6 +265,7 @@ class Scheduler {
   QuotaTree quota_;
   SchedulerOptions options_;
   std::vector<Node> nodes_;
+  JobId backfill_holder_;  // while BackfillReserved tries this job's reservation, its GPUs are open
   std::vector<Gpu> gpus_;
   std::vector<std::unique_ptr<ModelState>> models_;
   std::vector<int> model_of_gpu_;  // GpuRef -> index into models_

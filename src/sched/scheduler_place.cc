@@ -233,7 +233,8 @@ bool Scheduler::PlaceOneSlice(ModelState& m, int profile, const std::vector<GpuR
 bool Scheduler::WholeFreeFor(const ModelState& m, GpuRef ref, JobId job) const {
   const Gpu& gpu = gpus_[ref];
   return gpu.mode == GpuMode::kWhole && !gpu.whole_job.valid() && !gpu.removed &&
-         (m.free_whole.contains(ref) || gpu.reserved_for == job);
+         (m.free_whole.contains(ref) || gpu.reserved_for == job ||
+          (backfill_holder_.valid() && gpu.reserved_for == backfill_holder_));
 }
 
 int Scheduler::FreeWholeGpus(const ModelState& m, const std::vector<GpuRef>& gpus, JobId job) const {

@@ -388,6 +388,35 @@ TEST(ReservationTest, JobsKeptOffAReservedGpuSayForWhom) {
   EXPECT_EQ(s.FindJob(big)->state, JobState::kRunning);
 }
 
+// EASY backfill: a job expected to end before the reserved GPU's current work may use it; a
+// longer job, or one of unknown length, may not, and the holder starts when that work ends.
+TEST(ReservationTest, ShortJobsBackfillAReservedGpuWithoutDelayingIt) {
+  Scheduler s(Teams({{"nlp", 100000}}, {"A100-40GB"}), SchedulerOptions{.reserve_after_ms = 0});
+  ASSERT_TRUE(s.AddNode("n1", Model("A100-40GB"), 1, GpuMode::kDynamic));
+  Job first = SliceJob(s, "nlp", "4g.20gb", 0, 0);
+  first.expected_duration_ms = 10'000;
+  const JobId running = Fill(s, {first})[0];
+  const JobId big = s.Submit(SliceJob(s, "nlp", "7g.40gb", 0, 10)).value();
+  s.Schedule(20);
+  ASSERT_EQ(s.reservations().size(), 1u);
+  auto small = [&](std::int64_t duration_ms, std::int64_t at) {
+    Job j = SliceJob(s, "nlp", "1g.5gb", 0, at);
+    j.expected_duration_ms = duration_ms;
+    return s.Submit(j).value();
+  };
+  const JobId fits = small(2'000, 1'000);       // ends at 3 s, before the 4g (10 s)
+  const JobId too_long = small(20'000, 1'000);  // would end at 21 s
+  const JobId unknown = small(-1, 1'000);
+  s.Schedule(1'000);
+  EXPECT_EQ(s.FindJob(fits)->state, JobState::kRunning);
+  EXPECT_EQ(s.Why(too_long).kind, PendingKind::kReserved);
+  EXPECT_EQ(s.Why(unknown).kind, PendingKind::kReserved);
+  ASSERT_TRUE(s.Finish(fits, 3'000));
+  ASSERT_TRUE(s.Finish(running, 10'000));
+  s.Schedule(10'000);
+  EXPECT_EQ(s.FindJob(big)->state, JobState::kRunning);
+}
+
 // --- warm pool ----------------------------------------------------------------------------------
 
 TEST(WarmPoolTest, IdleInstancesOfAShapeInDemandOutliveTheWarmTime) {

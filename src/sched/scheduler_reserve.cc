@@ -13,6 +13,9 @@
 // expected durations (unknown durations count as ending last), then the fewest such instances,
 // then the lower GPU number. A gang takes its `count` soonest GPUs; a gang that must share a node
 // takes them on the node whose count-th soonest GPU frees soonest.
+//
+// EASY backfill: a one-slice job expected to end before all the work on a reservation's GPUs may
+// run there (BackfillReserved).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -38,7 +41,44 @@ std::vector<int> Starts(mig::UnitMask mask) {
 
 bool Scheduler::ReservedForOther(GpuRef ref, JobId job) const {
   const JobId holder = gpus_[ref].reserved_for;
-  return holder.valid() && holder != job;
+  return holder.valid() && holder != job && holder != backfill_holder_;
+}
+
+// When every job now on the reserved GPUs is expected to have ended; nullopt when one has no
+// expected duration.
+std::optional<std::int64_t> Scheduler::ReadyAt(const Reservation& r) const {
+  std::int64_t ready = r.since_ms;
+  auto add = [&](JobId id) {
+    const Job& j = jobs_.at(id.value());
+    if (j.expected_duration_ms < 0) return false;
+    ready = std::max(ready, j.start_ms + j.expected_duration_ms);
+    return true;
+  };
+  for (GpuRef ref : r.gpus) {
+    const Gpu& gpu = gpus_[ref];
+    if (gpu.whole_job.valid() && !add(gpu.whole_job)) return std::nullopt;
+    for (const Instance& inst : gpu.instances) {
+      if (inst.job.valid() && !add(inst.job)) return std::nullopt;
+    }
+  }
+  return ready;
+}
+
+// EASY backfill: a one-slice job with an expected duration may run on another job's reserved
+// GPUs when it is expected to end before the work already there: it cannot make the holder
+// wait longer than that work would.
+bool Scheduler::BackfillReserved(Job& job, ModelState& m, int profile, std::int64_t now_ms, Tentative& t) {
+  if (job.count != 1 || job.expected_duration_ms < 0) return false;
+  for (const Reservation& r : reservations_) {
+    if (r.job == job.id || r.gpus.empty() || model_of_gpu_[r.gpus.front()] != m.index) continue;
+    const std::optional<std::int64_t> ready = ReadyAt(r);
+    if (!ready || now_ms + job.expected_duration_ms > *ready) continue;
+    backfill_holder_ = r.job;
+    const bool placed = PlaceSlice(job, m, profile, &r.gpus, now_ms, t);
+    backfill_holder_ = JobId();
+    if (placed) return true;
+  }
+  return false;
 }
 
 const Reservation* Scheduler::ReservationOf(JobId job) const {
