@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "common/read_file.h"
+#include "common/temp_dir_testing.h"
 #include "gpu/sim_backend.h"
 
 namespace gpuslice::cli {
@@ -41,14 +42,8 @@ Outcome Inspect(const GpuInspectOptions& o) {
 class GpuInspectTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpuslice-inspect-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    state_ = dir_ + "/state.json";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    ASSERT_FALSE(dir_.path().empty());
+    state_ = dir_.File("state.json");
   }
   // Two GPUs, each with a 3g.40gb instance running a process (activity 55% on the A100, 30% on
   // the H100); the H100 lost when `lose` is set.
@@ -68,7 +63,7 @@ class GpuInspectTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
+  TempDir dir_{"gpuslice-inspect"};
   std::string state_;
 };
 
@@ -133,10 +128,10 @@ TEST_F(GpuInspectTest, NvmlOverFakeLibraryMatchesSim) {
 }
 
 TEST_F(GpuInspectTest, Errors) {
-  Outcome r = Inspect({.nvml_library = dir_ + "/no-such-libnvidia-ml.so.1"});
+  Outcome r = Inspect({.nvml_library = dir_.File("no-such-libnvidia-ml.so.1")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("cannot load the NVIDIA management library"));
-  r = Inspect({.nvml_library = dir_ + "/no-such-libnvidia-ml.so.1", .json = true});
+  r = Inspect({.nvml_library = dir_.File("no-such-libnvidia-ml.so.1"), .json = true});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(json::parse(r.out)["error"]["kind"], "library-unavailable");
   EXPECT_EQ(Inspect({.backend = "sim"}).exit_code, 2);
@@ -145,7 +140,7 @@ TEST_F(GpuInspectTest, Errors) {
   r = Inspect({.backend = "sim", .sim_state = state_});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr(state_));
-  EXPECT_EQ(Inspect({.backend = "sim", .sim_state = dir_ + "/missing.json"}).exit_code, 2);
+  EXPECT_EQ(Inspect({.backend = "sim", .sim_state = dir_.File("missing.json")}).exit_code, 2);
 }
 
 int Process(const std::string& args, std::string* output) {
@@ -211,7 +206,7 @@ TEST_F(GpuInspectTest, UpOnNvmlUsesTheGpusAsTheyAreSetUp) {
   const std::string before = *ReadFile(state_, 1 << 20);
   for (const bool manage : {false, true}) {
     std::string out;
-    const std::string data = dir_ + (manage ? "/up-managed" : "/up");
+    const std::string data = dir_.File(manage ? "up-managed" : "up");
     const int code =
         Process(fmt::format("up --gpus nvml --nvml-library {} --no-demo --listen 127.0.0.1:0 --data {} "
                             "--config-home {} --exit-after 3{}",

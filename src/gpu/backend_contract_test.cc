@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "common/clock.h"
+#include "common/temp_dir_testing.h"
 #include "gpu/gpu_backend.h"
 #include "gpu/nvml_backend.h"
 #include "gpu/sim_backend.h"
@@ -34,22 +35,6 @@ constexpr const char* kSpec = "A100-SXM4-80GB:1,H100-80GB:1,L4:1";
 constexpr int kA100 = 0, kH100 = 1, kL4 = 2;
 // A100-80GB / H100-80GB device profile ids (reference mig-facts.md §2.3).
 constexpr int k1g = 19, k2g = 14, k3g = 9, k7g = 0;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpuslice-gpu-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) != nullptr ? pattern : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // Open(state, read_only, clock): the backend under test; `clock` paces NvmlBackend's GPM samples.
 class SimHarness {
@@ -99,7 +84,7 @@ class BackendContractTest : public ::testing::Test {
 
   static constexpr bool kNvml = std::is_same_v<Harness, NvmlHarness>;
 
-  TempDir dir_;
+  TempDir dir_{"gpuslice-gpu"};
   std::string state_;
   FakeClock clock_;  // outlives the backends
   Harness harness_;

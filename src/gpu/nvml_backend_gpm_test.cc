@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/temp_dir_testing.h"
 #include "gpu/nvml_backend.h"
 #include "gpu/sim_backend.h"
 
@@ -25,10 +26,8 @@ constexpr int k3g = 9;  // H100-80GB 3g.40gb
 class NvmlGpmTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpuslice-gpm-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    const std::string state = dir_ + "/state.json";
+    ASSERT_FALSE(dir_.path().empty());
+    const std::string state = dir_.File("state.json");
     GpuResult<std::unique_ptr<SimBackend>> hw =
         SimBackend::Open({.gpus = "H100-80GB:1", .state_file = state});
     ASSERT_TRUE(hw) << hw.error().error.message;
@@ -45,8 +44,6 @@ class NvmlGpmTest : public ::testing::Test {
   void TearDown() override {
     ::unsetenv("GPUSLICE_FAKE_NVML_GPM_REPLY");
     backend_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
   // Usage 100 ms after the previous sample.
   InstanceUsage Next() {
@@ -56,7 +53,7 @@ class NvmlGpmTest : public ::testing::Test {
     return u ? *u : InstanceUsage{};
   }
 
-  std::string dir_;
+  TempDir dir_{"gpuslice-gpm"};
   FakeClock clock_;
   std::unique_ptr<NvmlBackend> backend_;
   int gi_ = 0;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/read_file.h"
+#include "common/temp_dir_testing.h"
 
 namespace gpuslice::gpu {
 namespace {
@@ -22,14 +23,8 @@ using ::testing::HasSubstr;
 class SimBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpuslice-sim-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    state_ = dir_ + "/state.json";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    ASSERT_FALSE(dir_.path().empty());
+    state_ = dir_.File("state.json");
   }
 
   std::unique_ptr<SimBackend> Open(const std::string& spec, bool mig_enabled = true) {
@@ -40,7 +35,7 @@ class SimBackendTest : public ::testing::Test {
   }
   void Write(const std::string& text) { std::ofstream(state_) << text; }
 
-  std::string dir_;
+  TempDir dir_{"gpuslice-sim"};
   std::string state_;
 };
 

@@ -1,4 +1,4 @@
-// Test helpers shared by the store tests: a temp dir and the harnesses the contract suite is
+// Test helpers shared by the store tests: the harnesses the contract suite is
 // typed over. Test-only.
 #pragma once
 
@@ -8,28 +8,13 @@
 #include <memory>
 #include <string>
 
+#include "common/temp_dir_testing.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
 
 namespace gpuslice::store {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpuslice-store-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) != nullptr ? pattern : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using gpuslice::TempDir;  // common/temp_dir_testing.h
 
 struct MemoryHarness {
   std::unique_ptr<StateStore> Open() { return std::make_unique<MemoryStore>(); }
